@@ -1,0 +1,1 @@
+"""Adapters: every outside system behind a port."""

@@ -1,0 +1,1 @@
+"""Users, roles, sessions, municipality scoping and the audit of personal-data access."""

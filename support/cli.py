@@ -1,0 +1,246 @@
+"""The `support` command: serve, worker, db, demo, user."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from support.config import Settings
+from support.errors import SupportError
+from support.logs import configure_logging
+
+log = logging.getLogger("support.cli")
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except Exception as exc:  # noqa: BLE001 - any bad environment is a usage error
+        raise click.UsageError(f"設定（環境変数 SUPPORT_*）が不正です: {exc}") from exc
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _migrate(settings: Settings) -> None:
+    from support.migrations import upgrade
+
+    if settings.log_level != "DEBUG":
+        # Alembic narrates every plugin it loads; only problems are worth a log line here.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    if settings.resolved_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from support.app import create_app
+
+    _migrate(settings)
+    app = create_app(settings)
+    log.info("serving", extra={"host": host, "port": port})
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """ふるさと納税コンタクトセンター基盤 support のコマンド."""
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Migrate the database, then serve the API and the console."""
+    _serve(_settings(), host, port)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run the due jobs, then exit.")
+@click.option("--idle-seconds", default=1.0, show_default=True, type=click.FloatRange(0.01, 60))
+def worker(once: bool, idle_seconds: float) -> None:
+    """Run background work (mail fetching, sending, timers, maintenance)."""
+    from support.db import make_engine, make_session_factory
+    from support.worker import build_runner, schedule_maintenance
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    factory = make_session_factory(engine)
+    runner = build_runner(factory)
+    if once:
+        schedule_maintenance(factory)
+        click.echo(f"ran {runner.run_until_idle()} jobs")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    log.info("worker started", extra={"worker_id": runner.worker_id})
+    while not stop.is_set():
+        schedule_maintenance(factory)
+        runner.run_until_idle(max_jobs=100)
+        stop.wait(idle_seconds)
+    log.info("worker stopped")
+
+
+@cli.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    settings = _settings()
+    _migrate(settings)
+    click.echo("database is up to date")
+
+
+def _load_world(settings: Settings, path: Path) -> dict[str, Any]:
+    from support.db import make_engine, make_session_factory, transaction
+    from support.tickets.world import load_world, read_world
+
+    world = read_world(path)
+    _migrate(settings)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with transaction(make_session_factory(engine)) as session:
+            counts = load_world(session=session, world=world)
+    finally:
+        engine.dispose()
+    return {"created": counts.created, "updated": counts.updated, "unchanged": counts.unchanged}
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.pass_context
+def demo(ctx: click.Context, host: str, port: int) -> None:
+    """Load the bundled demo world and demo users, then serve."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from support.db import make_engine, make_session_factory, transaction
+    from support.demo import bundled_world_path, ensure_demo_users
+
+    settings = _settings()
+    summary = _load_world(settings, bundled_world_path())
+    engine = make_engine(settings.resolved_database_url)
+    credentials_file = settings.data_dir / "demo-credentials.json"
+    with transaction(make_session_factory(engine)) as session:
+        logins = ensure_demo_users(session=session, credentials_file=credentials_file)
+    engine.dispose()
+    click.echo(f"demo world loaded: {json.dumps(summary['created'], ensure_ascii=False)}")
+    click.echo(f"demo logins (also in {credentials_file}):")
+    for username, password in logins.items():
+        click.echo(f"  {username:12} {password}")
+    click.echo(f"API docs: http://{host}:{port}/docs")
+    _serve(settings, host, port)
+
+
+@demo.command("load")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def demo_load(path: Path) -> None:
+    """Import a world file (municipalities, suppliers, donors, orders); idempotent."""
+    summary = _load_world(_settings(), path)
+    click.echo(json.dumps(summary, ensure_ascii=False, sort_keys=True))
+
+
+@cli.group()
+def user() -> None:
+    """People who log in."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["operator", "supervisor", "admin", "municipality", "supplier"]),
+)
+@click.option("--municipality", default=None, help="Municipality id, for the municipality role.")
+@click.option("--supplier", default=None, help="Supplier id, for the supplier role.")
+@click.option("--display-name", default=None)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_add(
+    username: str,
+    role: str,
+    municipality: str | None,
+    supplier: str | None,
+    display_name: str | None,
+    password_stdin: bool,
+) -> None:
+    """Create a user; the password is prompted for, or read from standard input."""
+    from support.auth import service as auth_service
+    from support.auth.models import RoleName
+    from support.db import make_engine, make_session_factory, transaction
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("パスワード", hide_input=True, confirmation_prompt=True)
+    settings = _settings()
+    _migrate(settings)
+    engine = make_engine(settings.resolved_database_url)
+    with transaction(make_session_factory(engine)) as session:
+        created = auth_service.create_user(
+            session=session,
+            username=username,
+            password=password,
+            role=RoleName(role),
+            display_name=display_name,
+            municipality_id=municipality,
+            supplier_id=supplier,
+        )
+        click.echo(f"user {created.username} created (id {created.id}, role {created.role})")
+    engine.dispose()
+
+
+@user.command("list")
+def user_list() -> None:
+    """List users."""
+    from support.auth import service as auth_service
+    from support.db import make_engine, make_session_factory, transaction
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    with transaction(make_session_factory(engine)) as session:
+        for u in auth_service.list_users(session=session):
+            org = u.municipality_id or u.supplier_id or "-"
+            click.echo(f"{u.id}\t{u.username}\t{u.role}\t{org}\t{'active' if u.active else '-'}")
+    engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command; expected errors exit 2 with a one-line reason."""
+    try:
+        cli.main(args=argv, prog_name="support", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else "", err=True)
+        sys.exit(2)
+    except click.UsageError as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except SupportError as exc:
+        click.echo(f"error: {exc.detail}", err=True)
+        sys.exit(2)
+    except click.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)

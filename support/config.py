@@ -1,0 +1,58 @@
+"""Settings read from the environment (prefix SUPPORT_), with embedded defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; every field can be set as SUPPORT_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="SUPPORT_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Local files: the SQLite database, the embedded search index, attachments.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite at DATA_DIR/support.db.",
+    )
+    search_url: str = Field(
+        default="",
+        description="Empty: the embedded index in DATA_DIR; http(s)://...: Elasticsearch.",
+    )
+    log_level: LogLevel = "INFO"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    session_ttl_minutes: int = Field(default=12 * 60, ge=1)
+    token_ttl_minutes: int = Field(default=60, ge=1)
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    cookie_secure: bool = True
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses whose X-Forwarded-For is believed (e.g. the load balancer).",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """Return the database URL, defaulting to SQLite inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'support.db').resolve()}"
+
+    @property
+    def search_index_path(self) -> Path:
+        """Return the file of the embedded search index."""
+        return self.data_dir / "search.db"
+
+    @property
+    def attachments_dir(self) -> Path:
+        """Return the directory where stored attachments live."""
+        return self.data_dir / "attachments"

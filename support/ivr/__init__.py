@@ -1,0 +1,1 @@
+"""Telephone IVR: call flow, TwiML and call records."""

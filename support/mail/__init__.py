@@ -1,0 +1,1 @@
+"""Shared mailbox: inbound parsing, threading, drafts, approval and send guards."""

@@ -1,0 +1,12 @@
+"""Every model, imported once, so that migrations and tests see the whole schema."""
+
+from __future__ import annotations
+
+from support.auth import models as auth_models
+from support.db import Base
+from support.jobs import Job
+from support.tickets import models as tickets_models
+
+target_metadata = Base.metadata
+
+__all__ = ["Job", "auth_models", "target_metadata", "tickets_models"]

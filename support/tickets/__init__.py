@@ -1,0 +1,1 @@
+"""Donors, orders, suppliers, municipalities and complaint tickets."""
