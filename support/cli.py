@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from support.config import Settings
 from support.errors import SupportError
@@ -22,8 +23,10 @@ log = logging.getLogger("support.cli")
 def _settings() -> Settings:
     try:
         settings = Settings()
-    except Exception as exc:  # noqa: BLE001 - any bad environment is a usage error
-        raise click.UsageError(f"設定（環境変数 SUPPORT_*）が不正です: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "SUPPORT_" + "_".join(str(p) for p in first["loc"]).upper()
+        raise click.UsageError(f"環境変数 {name} が不正です: {first['msg']}") from exc
     configure_logging(settings.log_level)
     return settings
 

@@ -23,7 +23,8 @@ CSRF_HEADER = "X-CSRF-Token"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_settings(request: Request) -> Settings:
+# Cheap dependencies are async so that FastAPI does not hop to a worker thread for them.
+async def get_settings(request: Request) -> Settings:
     """Return the application's settings."""
     settings: Settings = request.app.state.settings
     return settings
@@ -42,7 +43,7 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-def get_search(request: Request) -> SearchIndex:
+async def get_search(request: Request) -> SearchIndex:
     """Return the configured search index."""
     search: SearchIndex = request.app.state.adapters.search
     return search

@@ -177,18 +177,18 @@ def resolve_token(
     request_id: str | None = None,
 ) -> Actor:
     """Return the actor a token stands for; raise when unknown, revoked or expired."""
-    row = session.scalar(
-        select(AuthSession).where(
-            AuthSession.token_hash == _digest(token), AuthSession.kind == kind
-        )
-    )
-    if row is None or row.revoked_at is not None:
+    found = session.execute(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == _digest(token), AuthSession.kind == kind)
+    ).one_or_none()
+    if found is None:
+        raise NotAuthenticated("認証情報が無効です")
+    row, user = found
+    if row.revoked_at is not None or not user.active:
         raise NotAuthenticated("認証情報が無効です")
     if row.expires_at <= utcnow():
         raise TokenExpired()
-    user = session.get(User, row.user_id)
-    if user is None or not user.active:
-        raise NotAuthenticated("認証情報が無効です")
     return Actor(
         user_id=user.id,
         username=user.username,

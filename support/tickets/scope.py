@@ -11,9 +11,7 @@ from support.errors import Forbidden
 from support.tickets.models import Donation, Order, Ticket
 
 
-def donor_filter(
-    actor: Actor, donor_id_column: InstrumentedAttribute[str]
-) -> ColumnElement[bool]:
+def donor_filter(actor: Actor, donor_id_column: InstrumentedAttribute[str]) -> ColumnElement[bool]:
     """Return a condition true for donors the actor may see (staff: all; city: its donors)."""
     if actor.is_staff:
         return true()

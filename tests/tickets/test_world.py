@@ -39,15 +39,13 @@ class TestLoadWorld:
         load_demo_world(database.factory)
         before = _counts(database)
         with database.factory() as s:
-            stamps = dict(s.execute(select(Order.order_no, Order.updated_at)).tuples().all())
+            stamps = dict(s.execute(select(Order.order_no, Order.updated_at)).all())
         second = load_demo_world(database.factory)
         assert second.created == {}
         assert second.updated == {}
         assert _counts(database) == before
         with database.factory() as s:
-            assert dict(s.execute(select(Order.order_no, Order.updated_at)).tuples().all()) == (
-                stamps
-            )
+            assert dict(s.execute(select(Order.order_no, Order.updated_at)).all()) == (stamps)
 
     def test_changed_field_is_updated_in_place(self, database: Database, tmp_path: Path) -> None:
         load_demo_world(database.factory)

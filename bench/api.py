@@ -1,0 +1,245 @@
+"""Benchmark: authenticated order lookups against the real server, on SQLite and PostgreSQL.
+
+Generates N orders (default 100,000) plus donors to go with them, starts `support serve` on a
+free loopback port, and fires GET /api/orders/{id} with a bearer token from concurrent
+clients. Prints requests/second and p50/p99 latency per backend.
+
+    python bench/api.py                      # 100k orders, both backends
+    python bench/api.py --smoke              # small run for CI
+    python bench/api.py --backends sqlite --orders 20000 --requests 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import httpx
+from sqlalchemy import insert, select
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from support.auth import service as auth_service  # noqa: E402
+from support.auth.models import RoleName  # noqa: E402
+from support.db import make_engine, make_session_factory, transaction, utcnow  # noqa: E402
+from support.migrations import upgrade  # noqa: E402
+from support.tickets.models import Donation, Donor, GiftItem, Order, Supplier  # noqa: E402
+from support.tickets.world import load_world, read_world  # noqa: E402
+from tests.services.netutil import free_port, wait_until  # noqa: E402
+
+WORLD = ROOT.parent / "shared" / "data" / "world.json"
+if not WORLD.exists():
+    WORLD = ROOT / "support" / "demo" / "world.json"
+PASSWORD = "bench-password-0123"
+STATUSES = ("受付完了", "入金確認済", "発送準備中", "発送済", "配達完了", "配送遅延")
+BATCH = 5000
+
+
+def populate(url: str, orders: int, seed: int = 7) -> list[int]:
+    """Migrate, load the world, add generated donors and orders; return the order ids."""
+    upgrade(url)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    rng = random.Random(seed)
+    with transaction(factory) as session:
+        load_world(session=session, world=read_world(WORLD))
+        auth_service.create_user(
+            session=session, username="bench", password=PASSWORD, role=RoleName.OPERATOR
+        )
+        suppliers = session.execute(select(Supplier.id, Supplier.municipality_id)).all()
+        gifts = {
+            s: session.scalars(select(GiftItem.id).where(GiftItem.supplier_id == s)).all()
+            for s, _ in suppliers
+        }
+    donor_count = max(100, orders // 10)
+    now = utcnow()
+    with engine.begin() as conn:
+        for start in range(0, donor_count, BATCH):
+            conn.execute(
+                insert(Donor),
+                [
+                    {
+                        "id": f"bd-{i:07d}",
+                        "name": f"寄附 太郎{i}",
+                        "kana": "キフ タロウ",
+                        "email": f"donor{i}@bench.example",
+                        "phone": f"090-{i % 10000:04d}-0000",
+                        "postal_code": "100-0001",
+                        "address": "東京都千代田区千代田1-1",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, min(donor_count, start + BATCH))
+                ],
+            )
+        first = date(2025, 1, 1)
+        for start in range(0, orders, BATCH):
+            donations, rows = [], []
+            for i in range(start, min(orders, start + BATCH)):
+                supplier, city = suppliers[rng.randrange(len(suppliers))]
+                donor = f"bd-{rng.randrange(donor_count):07d}"
+                day = first + timedelta(days=rng.randrange(365))
+                donations.append(
+                    {
+                        "donation_no": f"BD-{i:08d}",
+                        "donor_id": donor,
+                        "municipality_id": city,
+                        "amount_yen": 10000,
+                        "portal": "bench",
+                        "donated_on": day,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                rows.append(
+                    {
+                        "portal": "bench",
+                        "order_no": f"BENCH-{i:08d}",
+                        "donor_id": donor,
+                        "municipality_id": city,
+                        "supplier_id": supplier,
+                        "gift_item_id": rng.choice(gifts[supplier]),
+                        "status": rng.choice(STATUSES),
+                        "ordered_on": day,
+                        "created_at": now,
+                        "updated_at": now,
+                        "_no": f"BD-{i:08d}",
+                    }
+                )
+            conn.execute(insert(Donation), donations)
+            ids = dict(
+                conn.execute(
+                    select(Donation.donation_no, Donation.id).where(
+                        Donation.donation_no.in_([d["donation_no"] for d in donations])
+                    )
+                ).all()
+            )
+            for row in rows:
+                row["donation_id"] = ids[row.pop("_no")]
+            conn.execute(insert(Order), rows)
+    with engine.connect() as conn:
+        order_ids = list(conn.scalars(select(Order.id)))
+    engine.dispose()
+    return order_ids
+
+
+async def hammer(
+    base: str, token: str, ids: list[int], requests: int, concurrency: int
+) -> tuple[float, list[float]]:
+    """Send `requests` lookups from `concurrency` clients; return elapsed time and latencies."""
+    latencies: list[float] = []
+    rng = random.Random(11)
+    targets = [rng.choice(ids) for _ in range(requests)]
+    headers = {"Authorization": f"Bearer {token}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as http:
+        # Warm up connections and caches; not measured.
+        for order_id in targets[: min(50, len(targets))]:
+            (await http.get(f"/api/orders/{order_id}")).raise_for_status()
+        queue = iter(targets)
+
+        async def client() -> None:
+            for order_id in queue:
+                started = time.perf_counter()
+                response = await http.get(f"/api/orders/{order_id}")
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        return time.perf_counter() - started, latencies
+
+
+def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -> None:
+    """Populate one backend, serve it, measure, print one line."""
+    started = time.perf_counter()
+    ids = populate(url, args.orders)
+    load_seconds = time.perf_counter() - started
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_")}
+    env.update(
+        SUPPORT_DATABASE_URL=url, SUPPORT_DATA_DIR=str(data_dir), SUPPORT_LOG_LEVEL="WARNING"
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = (data_dir / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "support", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError((data_dir / "server.log").read_text()[-2000:])
+            try:
+                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=120, what=f"{name} server")
+        token = httpx.post(
+            f"{base}/api/auth/token", timeout=30, json={"username": "bench", "password": PASSWORD}
+        ).json()["access_token"]
+        elapsed, lat = asyncio.run(hammer(base, token, ids, args.requests, args.concurrency))
+        lat.sort()
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        print(
+            f"{name:10} orders={len(ids):>7} load={load_seconds:6.1f}s "
+            f"requests={len(lat):>6} concurrency={args.concurrency:>2} "
+            f"rps={len(lat) / elapsed:8.1f} p50={p50:7.2f}ms p99={p99:7.2f}ms",
+            flush=True,
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def main() -> None:
+    """Parse arguments and run each backend."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=5_000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--smoke", action="store_true", help="2,000 orders, 300 requests")
+    args = parser.parse_args()
+    if args.smoke:
+        args.orders, args.requests = 2_000, 300
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    with tempfile.TemporaryDirectory(prefix="support-bench-") as tmp:
+        for name in backends:
+            data_dir = Path(tmp) / name
+            data_dir.mkdir()
+            if name == "sqlite":
+                run_backend(name, f"sqlite:///{data_dir / 'support.db'}", data_dir, args)
+            elif name == "postgresql":
+                from tests.services.postgres import PostgresServer
+
+                with PostgresServer() as server:
+                    run_backend(name, server.create_database("bench"), data_dir, args)
+            else:
+                parser.error(f"unknown backend {name!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""Allow `python -m support`."""
+
+from support.cli import main
+
+main()

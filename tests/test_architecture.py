@@ -1,0 +1,69 @@
+"""The direction of imports stays as ARCHITECTURE.md draws it (walking every module's AST)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1] / "support"
+DOMAINS = ("kb", "tickets", "mail", "ivr")
+# Which domains each domain may import (always only through their service/public modules).
+ALLOWED_DOMAINS: dict[str, set[str]] = {
+    "kb": set(),
+    "tickets": {"kb"},
+    "mail": {"tickets", "kb"},
+    "ivr": {"tickets", "kb"},
+}
+# Core modules that may not reach up into domains, adapters' concrete choices, app or cli.
+CORE = {"config", "db", "errors", "jobs", "logs", "http"}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+            names += [f"{node.module}.{a.name}" for a in node.names]
+    return [n for n in names if n.startswith("support.")]
+
+
+def _modules() -> list[Path]:
+    return sorted(p for p in ROOT.rglob("*.py") if "migrations" not in p.parts)
+
+
+def _part(path: Path) -> tuple[str, ...]:
+    return path.relative_to(ROOT).with_suffix("").parts
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: "/".join(_part(p)))
+def test_imports_follow_the_direction(path: Path) -> None:
+    here = _part(path)
+    for name in _imports(path):
+        target = name.split(".")[1:]
+        top = target[0]
+        if here[0] in CORE:
+            assert top in CORE | {"adapters"}, f"core module {here} imports {name}"
+        if here[0] in ("adapters",):
+            assert top not in DOMAINS + ("app", "cli", "auth"), f"{here} imports {name}"
+        if here[0] == "auth":
+            assert top not in DOMAINS + ("app", "cli"), f"auth imports {name}"
+        if here[0] in DOMAINS:
+            assert top not in ("app", "cli"), f"{here} imports {name}"
+            if top in DOMAINS and top != here[0]:
+                assert top in ALLOWED_DOMAINS[here[0]], f"{here} may not import {name}"
+                assert len(target) < 2 or target[1] not in ("router", "models"), (
+                    f"{here} reaches into another domain's internals: {name}"
+                )
+
+
+def test_only_app_cli_and_tests_choose_concrete_search_adapters() -> None:
+    concrete = ("support.adapters.search_sqlite", "support.adapters.search_elastic")
+    for path in _modules():
+        if _part(path)[0] in ("app", "cli", "adapters"):
+            continue
+        assert not any(n.startswith(concrete) for n in _imports(path)), path
