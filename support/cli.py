@@ -20,7 +20,7 @@ from support.logs import configure_logging
 log = logging.getLogger("support.cli")
 
 
-def _settings() -> Settings:
+def settings_from_env() -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
@@ -71,7 +71,7 @@ def cli() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 def serve(host: str, port: int) -> None:
     """Migrate the database, then serve the API and the console."""
-    _serve(_settings(), host, port)
+    _serve(settings_from_env(), host, port)
 
 
 @cli.command()
@@ -82,7 +82,7 @@ def worker(once: bool, idle_seconds: float) -> None:
     from support.db import make_engine, make_session_factory
     from support.worker import build_runner, schedule_maintenance
 
-    settings = _settings()
+    settings = settings_from_env()
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
     runner = build_runner(factory)
@@ -109,7 +109,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply every pending migration."""
-    settings = _settings()
+    settings = settings_from_env()
     _migrate(settings)
     click.echo("database is up to date")
 
@@ -140,7 +140,7 @@ def demo(ctx: click.Context, host: str, port: int) -> None:
     from support.db import make_engine, make_session_factory, transaction
     from support.demo import bundled_world_path, ensure_demo_users
 
-    settings = _settings()
+    settings = settings_from_env()
     summary = _load_world(settings, bundled_world_path())
     engine = make_engine(settings.resolved_database_url)
     credentials_file = settings.data_dir / "demo-credentials.json"
@@ -159,7 +159,7 @@ def demo(ctx: click.Context, host: str, port: int) -> None:
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 def demo_load(path: Path) -> None:
     """Import a world file (municipalities, suppliers, donors, orders); idempotent."""
-    summary = _load_world(_settings(), path)
+    summary = _load_world(settings_from_env(), path)
     click.echo(json.dumps(summary, ensure_ascii=False, sort_keys=True))
 
 
@@ -196,7 +196,7 @@ def user_add(
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("パスワード", hide_input=True, confirmation_prompt=True)
-    settings = _settings()
+    settings = settings_from_env()
     _migrate(settings)
     engine = make_engine(settings.resolved_database_url)
     with transaction(make_session_factory(engine)) as session:
@@ -219,13 +219,22 @@ def user_list() -> None:
     from support.auth import service as auth_service
     from support.db import make_engine, make_session_factory, transaction
 
-    settings = _settings()
+    settings = settings_from_env()
     engine = make_engine(settings.resolved_database_url)
     with transaction(make_session_factory(engine)) as session:
         for u in auth_service.list_users(session=session):
             org = u.municipality_id or u.supplier_id or "-"
             click.echo(f"{u.id}\t{u.username}\t{u.role}\t{org}\t{'active' if u.active else '-'}")
     engine.dispose()
+
+
+def _register_groups() -> None:
+    from support.cli_mail import mail
+
+    cli.add_command(mail)
+
+
+_register_groups()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,10 +5,26 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class MailAccount(BaseModel):
+    """One IMAP account the worker fetches from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    username: str
+    password: SecretStr
+    security: Literal["ssl", "starttls", "none"] = "ssl"
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
+    address: str | None = Field(default=None, description="Our address this account receives.")
+    move_to: str | None = Field(default=None, description="Folder to move fetched mail to.")
 
 
 class Settings(BaseSettings):
@@ -39,6 +55,17 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Addresses whose X-Forwarded-For is believed (e.g. the load balancer).",
     )
+
+    mail_accounts: list[MailAccount] = Field(
+        default_factory=list,
+        description="JSON list of IMAP accounts to fetch from (see MailAccount).",
+    )
+    mail_addresses: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="Our own addresses, each mapped to the municipality it serves (or null).",
+    )
+    mail_batch_size: int = Field(default=100, ge=1, le=5000)
+    mail_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
 
     @property
     def resolved_database_url(self) -> str:

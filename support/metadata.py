@@ -5,8 +5,9 @@ from __future__ import annotations
 from support.auth import models as auth_models
 from support.db import Base
 from support.jobs import Job
+from support.mail import models as mail_models
 from support.tickets import models as tickets_models
 
 target_metadata = Base.metadata
 
-__all__ = ["Job", "auth_models", "target_metadata", "tickets_models"]
+__all__ = ["Job", "auth_models", "mail_models", "target_metadata", "tickets_models"]

@@ -20,10 +20,22 @@ ALLOWED_DOMAINS: dict[str, set[str]] = {
 CORE = {"config", "db", "errors", "jobs", "logs", "http"}
 
 
+def _type_only(tree: ast.Module) -> set[int]:
+    """Return ids of nodes inside `if TYPE_CHECKING:` blocks (annotations cost no coupling)."""
+    hidden: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            hidden |= {id(child) for stmt in node.body for child in ast.walk(stmt)}
+    return hidden
+
+
 def _imports(path: Path) -> list[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    hidden = _type_only(tree)
     names: list[str] = []
     for node in ast.walk(tree):
+        if id(node) in hidden:
+            continue
         if isinstance(node, ast.Import):
             names += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

@@ -6,7 +6,7 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 
-from support.adapters.ports import SearchDocument, SearchHit
+from support.adapters.ports import FetchedMail, FolderState, SearchDocument, SearchHit
 
 
 def _fold(text: str) -> str:
@@ -58,3 +58,60 @@ class InMemorySearchIndex:
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+class InMemoryMailFetcher:
+    """An IMAP-like mail account in memory: folders, UIDs, UIDVALIDITY, flags."""
+
+    def __init__(self) -> None:
+        self.folders: dict[str, dict[int, bytes]] = {}
+        self.uidvalidity: dict[str, int] = {}
+        self.next_uid: dict[str, int] = {}
+        self.processed: dict[str, set[int]] = {}
+        self.fail_next_fetch = False
+
+    def append(self, folder: str, raw: bytes) -> int:
+        """Deliver a message and return its UID."""
+        self.folders.setdefault(folder, {})
+        self.uidvalidity.setdefault(folder, 1)
+        uid = self.next_uid.get(folder, 1)
+        self.folders[folder][uid] = raw
+        self.next_uid[folder] = uid + 1
+        return uid
+
+    def recreate(self, folder: str) -> None:
+        """Recreate the folder with the same mails: new UIDVALIDITY, UIDs from 1."""
+        mails = [self.folders[folder][uid] for uid in sorted(self.folders.get(folder, {}))]
+        self.uidvalidity[folder] = self.uidvalidity.get(folder, 1) + 1
+        self.folders[folder] = {}
+        self.next_uid[folder] = 1
+        self.processed[folder] = set()
+        for raw in mails:
+            self.append(folder, raw)
+
+    def folder_state(self, folder: str) -> FolderState:
+        """Return the folder's state."""
+        return FolderState(
+            uidvalidity=self.uidvalidity.get(folder, 1),
+            uidnext=self.next_uid.get(folder, 1),
+            exists=len(self.folders.get(folder, {})),
+        )
+
+    def fetch_after(self, folder: str, last_uid: int, limit: int) -> list[FetchedMail]:
+        """Return messages after a UID."""
+        if self.fail_next_fetch:
+            self.fail_next_fetch = False
+            raise ConnectionError("connection dropped")
+        uids = sorted(u for u in self.folders.get(folder, {}) if u > last_uid)[:limit]
+        return [FetchedMail(uid=u, raw=self.folders[folder][u]) for u in uids]
+
+    def mark_processed(self, folder: str, uids: Sequence[int]) -> None:
+        """Flag messages."""
+        self.processed.setdefault(folder, set()).update(uids)
+
+    def wait_for_new(self, folder: str, timeout: float) -> bool:
+        """Return at once: in memory there is nothing to wait for."""
+        return False
+
+    def close(self) -> None:
+        """Nothing to close."""

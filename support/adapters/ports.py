@@ -57,3 +57,49 @@ class SearchIndex(Protocol):
     def close(self) -> None:
         """Release files and connections."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class FolderState:
+    """What the server says about a folder: its UIDVALIDITY and the next UID it will assign."""
+
+    uidvalidity: int
+    uidnext: int
+    exists: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedMail:
+    """One message as fetched: its UID in the folder and the raw RFC 5322 bytes."""
+
+    uid: int
+    raw: bytes
+
+
+class MailFetcher(Protocol):
+    """Reads new mail from one mail account (IMAP in production), folder by folder.
+
+    The caller commits what it fetched, with the folder's cursor, before calling
+    `mark_processed`: the server is changed only after the mail is safe here.
+    """
+
+    def folder_state(self, folder: str) -> FolderState:
+        """Select the folder and return its state."""
+        ...
+
+    def fetch_after(self, folder: str, last_uid: int, limit: int) -> list[FetchedMail]:
+        """Return up to `limit` messages with UID greater than `last_uid`, in UID order."""
+        ...
+
+    def mark_processed(self, folder: str, uids: Sequence[int]) -> None:
+        """Flag (or move, as configured) messages that are committed here."""
+        ...
+
+    def wait_for_new(self, folder: str, timeout: float) -> bool:
+        """Block until the folder may hold new mail (IDLE, or a poll) or the timeout passes."""
+        ...
+
+    def close(self) -> None:
+        """Log out and drop the connection."""
+        ...
+

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from support.db import Base, UtcDateTime, utcnow
+from support.tickets.status import TicketStatus
 
 
 class Municipality(Base):
@@ -118,19 +120,89 @@ class Order(Base):
 
 
 class Ticket(Base):
-    """A case (inquiry or complaint) about a donor, scoped to one municipality."""
+    """A case (inquiry or complaint) from any channel; a mail conversation is a ticket."""
 
     __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_status_activity", "status", "last_activity_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject: Mapped[str] = mapped_column(String(300))
     category: Mapped[str] = mapped_column(String(30), default="その他")
-    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    priority: Mapped[str] = mapped_column(String(10), default="normal")
+    status: Mapped[str] = mapped_column(String(20), default=TicketStatus.OPEN.value, index=True)
     channel: Mapped[str] = mapped_column(String(20), default="operator")
-    municipality_id: Mapped[str] = mapped_column(ForeignKey("municipalities.id"), index=True)
+    municipality_id: Mapped[str | None] = mapped_column(ForeignKey("municipalities.id"), index=True)
     donor_id: Mapped[str | None] = mapped_column(ForeignKey("donors.id"), index=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
     supplier_id: Mapped[str | None] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Bumped by every inbound message and note, so a reply begun before them can be refused.
+    thread_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class TicketOrder(Base):
+    """An order a ticket is about (a ticket may concern several)."""
+
+    __tablename__ = "ticket_orders"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), primary_key=True, index=True)
+    source: Mapped[str] = mapped_column(String(20), default="operator")
+
+
+class TicketTag(Base):
+    """A free tag on a ticket."""
+
+    __tablename__ = "ticket_tags"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True, index=True)
+
+
+class TicketNote(Base):
+    """An internal note: never sent to the donor."""
+
+    __tablename__ = "ticket_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class TicketEvent(Base):
+    """One entry of a ticket's timeline: what happened, who did it, when."""
+
+    __tablename__ = "ticket_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class TicketPresence(Base):
+    """Who is looking at or writing in a ticket right now; rows expire unless refreshed."""
+
+    __tablename__ = "ticket_presence"
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    activity: Mapped[str] = mapped_column(String(10))  # "viewing" or "drafting"
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -148,13 +148,17 @@ class TicketRead(BaseModel):
     id: int
     subject: str
     category: str
+    priority: str
     status: str
     channel: str
-    municipality_id: str
+    municipality_id: str | None
     donor_id: str | None
     order_id: int | None
     supplier_id: str | None
+    assignee_id: int | None
+    merged_into_id: int | None
     created_at: datetime
+    last_activity_at: datetime
 
 
 class Page(BaseModel, Generic[T]):

@@ -14,7 +14,15 @@ from support.auth.models import RoleName
 from support.errors import BadInput, NotFound
 from support.tickets import scope
 from support.tickets.masking import mask_email, mask_name, mask_phone, prefecture_of
-from support.tickets.models import Donation, Donor, GiftItem, Municipality, Order, Supplier, Ticket
+from support.tickets.models import (
+    Donation,
+    Donor,
+    GiftItem,
+    Municipality,
+    Order,
+    Supplier,
+    Ticket,
+)
 from support.tickets.schemas import (
     DonorListItem,
     DonorUpdate,
@@ -23,6 +31,7 @@ from support.tickets.schemas import (
     SupplierOrderRead,
     TicketCreate,
 )
+from support.tickets.status import TicketStatus
 
 
 def _count(session: Session, query: Select[*tuple[Any, ...]]) -> int:
@@ -257,7 +266,7 @@ def create_ticket(*, session: Session, actor: Actor, data: TicketCreate) -> Tick
         subject=data.subject,
         category=data.category,
         channel=data.channel,
-        status="new",
+        status=TicketStatus.OPEN.value,
         municipality_id=municipality_id,
         donor_id=donor_id,
         order_id=data.order_id,

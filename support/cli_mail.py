@@ -1,0 +1,66 @@
+"""`support mail ...`: parse files, fetch from IMAP."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+log = logging.getLogger("support.cli")
+
+
+@click.group()
+def mail() -> None:
+    """The shared mailbox."""
+
+
+@mail.command("parse")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def mail_parse(files: tuple[Path, ...], as_json: bool) -> None:
+    """Parse mail files (RFC 5322) and print what the inbox would show; never crashes."""
+    from support.mail.parsing import parse_message
+    from support.mail.summary import summarise
+
+    unreadable = 0
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            unreadable += 1
+            line = {"file": str(path), "problems": [f"cannot read file: {exc.strerror}"]}
+            click.echo(json.dumps(line, ensure_ascii=False) if as_json else f"{path}: {line}")
+            continue
+        summary = summarise(str(path), parse_message(raw))
+        if as_json:
+            click.echo(json.dumps(summary, ensure_ascii=False))
+        else:
+            names = ", ".join(a["filename"] for a in summary["attachments"]) or "-"
+            click.echo(
+                f"{path}\t{summary['from']}\t{summary['subject']}\tattachments: {names}"
+                f"\tauto: {summary['auto_kind'] or '-'}"
+            )
+    if unreadable:
+        click.echo(f"error: {unreadable} file(s) could not be read", err=True)
+        sys.exit(2)
+
+
+@mail.command("fetch")
+@click.option("--once", is_flag=True, help="One pass over every account and folder, then exit.")
+def mail_fetch(once: bool) -> None:
+    """Fetch new mail from the configured IMAP accounts into the shared inbox."""
+    from support.cli import settings_from_env
+    from support.mail.poller import build_pollers, run_pollers
+
+    settings = settings_from_env()
+    if not settings.mail_accounts:
+        raise click.UsageError("SUPPORT_MAIL_ACCOUNTS にIMAPアカウントが設定されていません")
+    pollers = build_pollers(settings)
+    if once:
+        total = sum(p.run_once() for p in pollers)
+        click.echo(f"fetched {total} messages")
+        return
+    run_pollers(pollers)

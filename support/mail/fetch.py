@@ -1,0 +1,152 @@
+"""Fetching: move new mail from each folder of each account into the database, exactly once.
+
+For every batch, the messages and the folder's cursor (UIDVALIDITY, last UID) commit in one
+transaction; only then is the server told (flag or move). A crash before the commit refetches
+the batch, and deduplication makes that harmless; a crash after it skips nothing and stores
+nothing twice. A changed UIDVALIDITY restarts the folder from the first UID: every message is
+fetched again and deduplicated instead of being imported a second time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from support.adapters.ports import FetchedMail, MailFetcher
+from support.db import transaction
+from support.jobs import enqueue
+from support.mail.ingest import IngestOutcome, MailboxConfig, ingest, store_unprocessable
+from support.mail.models import MailCursor
+
+log = logging.getLogger(__name__)
+
+SEND_ACK = "mail.send_ack"
+
+
+@dataclass
+class FetchReport:
+    """What one pass over a folder did."""
+
+    fetched: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    resynced: bool = False
+    outcomes: list[IngestOutcome] = field(default_factory=list, repr=False)
+
+
+def _cursor(session: Session, account: str, folder: str, uidvalidity: int) -> MailCursor:
+    cursor = session.scalar(
+        select(MailCursor).where(MailCursor.account == account, MailCursor.folder == folder)
+    )
+    if cursor is None:
+        cursor = MailCursor(
+            account=account, folder=folder, uidvalidity=uidvalidity, last_uid=0, resyncs=0
+        )
+        session.add(cursor)
+        session.flush()
+    return cursor
+
+
+def _ingest_one(
+    session: Session,
+    mail: FetchedMail,
+    config: MailboxConfig,
+    delivered_to: Sequence[str],
+    source: dict[str, object],
+) -> IngestOutcome:
+    try:
+        with session.begin_nested():
+            return ingest(
+                session=session,
+                raw=mail.raw,
+                config=config,
+                delivered_to=delivered_to,
+                source=source,
+            )
+    except Exception as exc:  # noqa: BLE001 - a mail that breaks ingest is still kept
+        log.exception("ingest failed; storing the raw mail for a human", extra=source)
+        with session.begin_nested():
+            return store_unprocessable(
+                session=session,
+                raw=mail.raw,
+                reason=type(exc).__name__,
+                delivered_to=delivered_to,
+                source=source,
+            )
+
+
+def fetch_folder(
+    *,
+    factory: sessionmaker[Session],
+    fetcher: MailFetcher,
+    account: str,
+    folder: str,
+    config: MailboxConfig,
+    delivered_to: Sequence[str] = (),
+    batch_size: int = 100,
+    max_batches: int | None = None,
+) -> FetchReport:
+    """Fetch everything new in one folder; return what happened."""
+    report = FetchReport()
+    state = fetcher.folder_state(folder)
+    with transaction(factory) as session:
+        cursor = _cursor(session, account, folder, state.uidvalidity)
+        if cursor.uidvalidity != state.uidvalidity:
+            log.warning(
+                "UIDVALIDITY changed; resynchronising the folder with deduplication",
+                extra={
+                    "account": account,
+                    "folder": folder,
+                    "old": cursor.uidvalidity,
+                    "new": state.uidvalidity,
+                },
+            )
+            cursor.uidvalidity = state.uidvalidity
+            cursor.last_uid = 0
+            cursor.resyncs += 1
+            report.resynced = True
+        last_uid = cursor.last_uid
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        mails = fetcher.fetch_after(folder, last_uid, batch_size)
+        if not mails:
+            break
+        batches += 1
+        with transaction(factory) as session:
+            cursor = _cursor(session, account, folder, state.uidvalidity)
+            for mail in mails:
+                source: dict[str, object] = {
+                    "account": account,
+                    "folder": folder,
+                    "uid": mail.uid,
+                    "uidvalidity": state.uidvalidity,
+                }
+                outcome = _ingest_one(session, mail, config, delivered_to, source)
+                report.outcomes.append(outcome)
+                if outcome.duplicate:
+                    report.duplicates += 1
+                else:
+                    report.stored += 1
+                if outcome.wants_ack:
+                    enqueue(session, SEND_ACK, {"message_id": outcome.message_id})
+            cursor.last_uid = max(cursor.last_uid, mails[-1].uid)
+        report.fetched += len(mails)
+        # Only now, with the batch committed, may the server be changed.
+        fetcher.mark_processed(folder, [m.uid for m in mails])
+        last_uid = mails[-1].uid
+    log.info(
+        "folder fetched",
+        extra={
+            "account": account,
+            "folder": folder,
+            "fetched": report.fetched,
+            "stored": report.stored,
+            "duplicates": report.duplicates,
+        },
+    )
+    return report

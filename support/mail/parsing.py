@@ -1,0 +1,378 @@
+"""Parse raw inbound mail (RFC 5322 bytes) into a typed, display-ready ParsedMail.
+
+Pure: no I/O, no database, and ``parse_message`` never raises. Problems are reported in
+``ParsedMail.defects``; ``parse_failed`` is set only when nothing sensible came out.
+
+Decisions worth knowing:
+
+* ``text`` is the text/plain body when there is one; HTML-only mail gets text extracted from
+  the HTML. ``html`` is the sanitised HTML alternative (or None).
+* A forwarded message/rfc822 part is kept as an ``.eml`` attachment (the whole message, so it
+  can be opened or re-parsed with ``parse_message(attachment.data)``) AND its readable text
+  is appended to ``text`` under a "Forwarded message" header block, so operators and search
+  see it without opening anything.
+* In a multipart/report delivery-status bounce the status and returned-message parts feed
+  ``dsn`` and are not listed as attachments; the human-readable part is the ``text``.
+* uuencoded blocks in a text body become attachments and are cut from ``text``.
+* ``Attachment.inline`` means "rendered inside the HTML" (cid: images, multipart/related
+  resources), not merely ``Content-Disposition: inline``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import urllib.parse
+from email.message import Message
+
+from support.mail.parsing_auto import build_delivery_report, classify_auto
+from support.mail.parsing_charsets import decode_bytes
+from support.mail.parsing_headers import (
+    decode_header,
+    parse_addresses,
+    parse_content_type,
+    parse_date,
+    parse_msgid,
+    parse_msgids,
+)
+from support.mail.parsing_html import sanitize_html
+from support.mail.parsing_mime import (
+    EXTENSIONS,
+    MimeCollector,
+    PartDraft,
+    header_value,
+    make_parser,
+    normalise_newlines,
+)
+from support.mail.parsing_types import Attachment, DeliveryReport, ParsedMail, RecipientStatus
+
+__all__ = [
+    "Attachment",
+    "DeliveryReport",
+    "ParsedMail",
+    "RecipientStatus",
+    "parse_message",
+]
+
+_FORWARD_MARK = "---------- Forwarded message ----------"
+
+_HASH_HEADERS = (
+    "from",
+    "sender",
+    "to",
+    "cc",
+    "reply-to",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+)
+_CID_REF_RE = re.compile(r"cid:([^\"'\s)>]+)", re.I)
+_FILENAME_BAD_RE = re.compile(r"[\x00-\x1f\x7f]+")
+_SPACES_RE = re.compile(r"[ \t\r\n\f\v]+")
+_SUBJECT_SNIFF_RE = re.compile(rb"^subject:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
+_HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
+
+
+def parse_message(raw: bytes) -> ParsedMail:
+    """Parse raw RFC 5322 bytes into a ParsedMail; never raise, flag problems instead."""
+    try:
+        data = _as_bytes(raw)
+    except Exception:  # noqa: BLE001 - garbage in must still give a result
+        data = b""
+    try:
+        repaired, repairs = _repair_header_block(data)
+        message = make_parser().parsebytes(repaired)
+        return _build(message, data, embed_depth=0, defects=repairs)
+    except Exception as exc:  # noqa: BLE001 - the contract is to flag, never raise
+        return _fallback(data, f"parser crashed: {type(exc).__name__}: {exc}")
+
+
+def _as_bytes(raw: object) -> bytes:
+    if isinstance(raw, bytes):
+        return raw
+    if isinstance(raw, bytearray | memoryview):
+        return bytes(raw)
+    if isinstance(raw, str):
+        return raw.encode("utf-8", errors="surrogateescape")
+    return b""
+
+
+_HEADER_LINE_RE = re.compile(rb"^([!-9;-~]+)([ \t]*):")
+
+
+def _repair_header_block(data: bytes) -> tuple[bytes, list[str]]:
+    """Drop junk lines between header fields and accept obsolete "Name :" syntax."""
+    match = _HEADER_END_RE.search(data)
+    head, rest = (data[: match.start()], data[match.start() :]) if match else (data, b"")
+    lines = head.split(b"\n")
+    start = 1 if lines and lines[0].startswith(b"From ") else 0
+    if len(lines) <= start or not _HEADER_LINE_RE.match(lines[start]):
+        return data, []
+    kept: list[bytes] = lines[:start]
+    notes: list[str] = []
+    for index in range(start, len(lines)):
+        line = lines[index]
+        if line[:1] in (b" ", b"\t"):
+            kept.append(line)
+            continue
+        field = _HEADER_LINE_RE.match(line)
+        if field:
+            if field.group(2):
+                line = field.group(1) + b":" + line[field.end() :]
+                notes.append("header field name followed by whitespace (obsolete syntax)")
+            kept.append(line)
+            continue
+        following = next((x for x in lines[index + 1 :] if x[:1] not in (b" ", b"\t")), None)
+        if following is not None and _HEADER_LINE_RE.match(following):
+            notes.append("malformed line inside the header block dropped")
+            continue
+        # Not followed by another field: the body starts here without its blank line.
+        kept.append(line)
+    if not notes:
+        return data, []
+    return b"\n".join(kept) + rest, list(dict.fromkeys(notes))
+
+
+def _safe_filename(name: str | None, content_type: str, index: int) -> str:
+    cleaned = ""
+    if name:
+        # Keep only the last path component: senders leak C:\Users\... and "../" tricks.
+        # Other characters stay as sent; whoever writes files must apply its own rules.
+        base = re.split(r"[\\/]", name)[-1]
+        cleaned = _SPACES_RE.sub(" ", _FILENAME_BAD_RE.sub("", base)).strip(" .")
+    if not cleaned:
+        return f"attachment-{index}{EXTENSIONS.get(content_type, '.bin')}"
+    if len(cleaned) > 200:
+        stem, dot, suffix = cleaned.rpartition(".")
+        cleaned = (
+            (stem[: 200 - len(suffix)] + dot + suffix)
+            if dot and len(suffix) < 16
+            else cleaned[:200]
+        )
+    return cleaned
+
+
+def _raw_headers(message: Message) -> dict[str, list[str]]:
+    headers: dict[str, list[str]] = {}
+    for name, value in message.raw_items():
+        headers.setdefault(str(name).strip().lower(), []).append(str(value))
+    return headers
+
+
+def content_hash(data: bytes) -> str:
+    """Hash a raw message over identity headers and body, ignoring transport headers."""
+    match = _HEADER_END_RE.search(data)
+    head, body = (data[: match.start()], data[match.end() :]) if match else (data, b"")
+    fields: list[tuple[str, str]] = []
+    for line in re.split(rb"\r?\n(?![ \t])", head):
+        name, sep, value = line.partition(b":")
+        key = name.strip().lower().decode("ascii", errors="replace")
+        if sep and key in _HASH_HEADERS:
+            text = value.decode("utf-8", errors="surrogateescape")
+            fields.append((key, _SPACES_RE.sub(" ", text).strip()))
+    digest = hashlib.sha256()
+    for key, value in sorted(fields):
+        digest.update(key.encode() + b":" + value.encode("utf-8", errors="surrogateescape") + b"\n")
+    digest.update(b"\n")
+    lines = [line.rstrip(b" \t") for line in re.split(rb"\r\n|\r|\n", body)]
+    while lines and not lines[-1]:
+        lines.pop()
+    digest.update(b"\n".join(lines))
+    return digest.hexdigest()
+
+
+def _python_defects(message: Message) -> list[str]:
+    found: list[str] = []
+    for part in message.walk():
+        for defect in getattr(part, "defects", []):
+            doc = (type(defect).__doc__ or type(defect).__name__).strip().splitlines()[0]
+            found.append(f"MIME: {doc}")
+    return list(dict.fromkeys(found))
+
+
+def _charset_hint(message: Message) -> str | None:
+    for part in message.walk():
+        raw = header_value(part, "content-type")
+        if raw is None:
+            continue
+        charset = parse_content_type(raw, "text/plain", None).params.get("charset")
+        if charset:
+            return charset
+    return None
+
+
+def _build(
+    message: Message, data: bytes, embed_depth: int, defects: list[str] | None = None
+) -> ParsedMail:
+    defects = list(defects or [])
+    hint = _charset_hint(message)
+    headers = _raw_headers(message)
+
+    def first(name: str) -> str | None:
+        values = headers.get(name)
+        return values[0] if values else None
+
+    def note_all(messages: list[str], where: str) -> None:
+        for item in messages:
+            entry = f"{where}: {item}"
+            if entry not in defects:
+                defects.append(entry)
+
+    subject = ""
+    if first("subject") is not None:
+        subject, notes = decode_header(first("subject"), hint)
+        note_all(notes, "Subject")
+    senders = parse_addresses(headers.get("from", []), hint)
+    if not senders:
+        for fallback in ("sender", "reply-to", "return-path"):
+            senders = parse_addresses(headers.get(fallback, []), hint)
+            if senders:
+                defects.append(f"From: missing or unparseable; address taken from {fallback}")
+                break
+        else:
+            defects.append("From: missing or unparseable")
+    from_name, from_addr = senders[0] if senders else ("", None)
+    date, date_notes = parse_date(first("date"))
+    note_all(date_notes, "Date")
+    message_id = parse_msgid(first("message-id"))
+    if message_id is None:
+        defects.append("Message-ID: missing or unparseable")
+
+    collector = MimeCollector(hint, embed_depth, defects, _build)
+    collector.walk(message)
+
+    readable = (body.readable().strip("\n") for body in collector.bodies)
+    text = "\n\n".join(part for part in readable if part.strip())
+    if not text and collector.status_texts:
+        text = "\n\n".join(t.strip("\n") for t in collector.status_texts)
+    for inner in collector.forwarded:
+        block = _forward_block(inner)
+        text = f"{text}\n\n{block}" if text else block
+    htmls = [body.html for body in collector.bodies if body.html]
+    html = sanitize_html("\n".join(htmls)).strip() if htmls else None
+
+    referenced = {
+        urllib.parse.unquote(ref).lower() for markup in htmls for ref in _CID_REF_RE.findall(markup)
+    }
+    attachments = [
+        _finish(draft, index, referenced) for index, draft in enumerate(collector.drafts, 1)
+    ]
+
+    dsn: DeliveryReport | None = None
+    if collector.status_texts:
+        dsn = build_delivery_report(
+            collector.status_texts, collector.returned_id, collector.returned_subject
+        )
+    auto_kind = classify_auto(headers, from_addr, from_name, subject, collector.report_type)
+    for item in _python_defects(message):
+        if item not in defects:
+            defects.append(item)
+    # Without a single header field this was not a mail at all; text is only a best effort.
+    parse_failed = not headers
+    if parse_failed:
+        defects.append("no header fields found: not an RFC 5322 message")
+    return ParsedMail(
+        message_id=message_id,
+        in_reply_to=parse_msgid(first("in-reply-to")),
+        references=parse_msgids(" ".join(headers.get("references", []))),
+        from_addr=from_addr,
+        from_name=from_name or None,
+        to=_addresses(headers.get("to", []), hint),
+        cc=_addresses(headers.get("cc", []), hint),
+        reply_to=_addresses(headers.get("reply-to", []), hint),
+        subject=subject,
+        date=date,
+        text=text.rstrip(),
+        html=html,
+        attachments=attachments,
+        is_auto=auto_kind is not None,
+        auto_kind=auto_kind,
+        dsn=dsn,
+        content_hash=content_hash(data),
+        defects=defects,
+        parse_failed=parse_failed,
+    )
+
+
+def _addresses(values: list[str], hint: str | None) -> list[str]:
+    # One entry per mailbox, whatever the case it was written in; the first spelling wins.
+    unique: dict[str, str] = {}
+    for _name, addr in parse_addresses(list(values), hint):
+        unique.setdefault(addr.lower(), addr)
+    return list(unique.values())
+
+
+def _finish(draft: PartDraft, index: int, referenced: set[str]) -> Attachment:
+    cid = draft.content_id
+    inline = (cid is not None and cid.lower() in referenced) or (
+        draft.related and (cid is not None or draft.content_location is not None)
+    )
+    return Attachment(
+        filename=_safe_filename(draft.filename, draft.content_type, index),
+        content_type=draft.content_type,
+        size=len(draft.data),
+        content_id=cid,
+        inline=inline,
+        data=draft.data,
+    )
+
+
+def _forward_block(inner: ParsedMail) -> str:
+    sender = inner.from_addr or ""
+    if inner.from_name and sender:
+        sender = f"{inner.from_name} <{sender}>"
+    lines = [_FORWARD_MARK, f"From: {sender}"]
+    if inner.date is not None:
+        lines.append(f"Date: {inner.date.isoformat()}")
+    lines.append(f"Subject: {inner.subject}")
+    if inner.to:
+        lines.append("To: " + ", ".join(inner.to))
+    return "\n".join(lines) + "\n\n" + inner.text
+
+
+def _fallback(data: bytes, reason: str) -> ParsedMail:
+    """Return a best-effort result when the structured parse failed outright."""
+    subject = ""
+    text = ""
+    try:
+        match = _SUBJECT_SNIFF_RE.search(data[:65536])
+        if match:
+            subject = decode_header(match.group(1).decode("utf-8", errors="surrogateescape"))[0]
+    except Exception:  # noqa: BLE001, S110 - best effort only
+        pass
+    try:
+        split = _HEADER_END_RE.search(data)
+        body = data[split.end() :] if split else data
+        text = normalise_newlines(decode_bytes(body).text).strip()
+    except Exception:  # noqa: BLE001, S110 - best effort only
+        pass
+    try:
+        digest = content_hash(data)
+    except Exception:  # noqa: BLE001
+        digest = hashlib.sha256(data).hexdigest()
+    return ParsedMail(
+        message_id=None,
+        in_reply_to=None,
+        references=[],
+        from_addr=None,
+        from_name=None,
+        to=[],
+        cc=[],
+        reply_to=[],
+        subject=subject,
+        date=None,
+        text=text,
+        html=None,
+        attachments=[],
+        is_auto=False,
+        auto_kind=None,
+        dsn=None,
+        content_hash=digest,
+        defects=[reason],
+        parse_failed=True,
+    )
