@@ -13,6 +13,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from support.adapters.ports import MailSender
 from support.config import Settings
 from support.errors import SupportError
 from support.logs import configure_logging
@@ -74,18 +75,35 @@ def serve(host: str, port: int) -> None:
     _serve(settings_from_env(), host, port)
 
 
+def smtp_sender(settings: Settings) -> MailSender | None:
+    """Return the SMTP adapter, or None when no SMTP server is configured."""
+    if not settings.smtp_host:
+        return None
+    from support.adapters.smtp import SmtpMailSender
+
+    return SmtpMailSender(
+        settings.smtp_host,
+        settings.smtp_port,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password.get_secret_value() or None,
+        security=settings.smtp_security,
+    )
+
+
 @cli.command()
 @click.option("--once", is_flag=True, help="Run the due jobs, then exit.")
 @click.option("--idle-seconds", default=1.0, show_default=True, type=click.FloatRange(0.01, 60))
 def worker(once: bool, idle_seconds: float) -> None:
-    """Run background work (mail fetching, sending, timers, maintenance)."""
+    """Run background work: mail fetching (IDLE), acknowledgements, maintenance."""
+    from support.cli_mail import imap_fetcher
     from support.db import make_engine, make_session_factory
+    from support.mail.poller import build_pollers, start_pollers
     from support.worker import build_runner, schedule_maintenance
 
     settings = settings_from_env()
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
-    runner = build_runner(factory)
+    runner = build_runner(factory, settings, smtp_sender(settings))
     if once:
         schedule_maintenance(factory)
         click.echo(f"ran {runner.run_until_idle()} jobs")
@@ -93,7 +111,11 @@ def worker(once: bool, idle_seconds: float) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("worker started", extra={"worker_id": runner.worker_id})
+    pollers = build_pollers(settings, imap_fetcher)
+    for poller in pollers:
+        poller.stop = stop
+    start_pollers(pollers)
+    log.info("worker started", extra={"worker_id": runner.worker_id, "pollers": len(pollers)})
     while not stop.is_set():
         schedule_maintenance(factory)
         runner.run_until_idle(max_jobs=100)

@@ -9,7 +9,25 @@ from pathlib import Path
 
 import click
 
+from support.adapters.ports import MailFetcher
+from support.config import MailAccount
+
 log = logging.getLogger("support.cli")
+
+
+def imap_fetcher(account: MailAccount) -> MailFetcher:
+    """Return the IMAP adapter for one configured account."""
+    from support.adapters.imap import ImapMailFetcher
+
+    return ImapMailFetcher(
+        account.host,
+        account.port,
+        account.username,
+        account.password.get_secret_value(),
+        ssl=account.security == "ssl",
+        starttls=account.security == "starttls",
+        move_to=account.move_to,
+    )
 
 
 @click.group()
@@ -58,7 +76,7 @@ def mail_fetch(once: bool) -> None:
     settings = settings_from_env()
     if not settings.mail_accounts:
         raise click.UsageError("SUPPORT_MAIL_ACCOUNTS にIMAPアカウントが設定されていません")
-    pollers = build_pollers(settings)
+    pollers = build_pollers(settings, imap_fetcher)
     if once:
         total = sum(p.run_once() for p in pollers)
         click.echo(f"fetched {total} messages")

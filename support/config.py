@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Our own addresses, each mapped to the municipality it serves (or null).",
     )
+    smtp_host: str = Field(default="", description="Empty: no outbound mail is sent.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    mail_from: str = Field(default="support@localhost", description="Fallback From address.")
+    desk_name: str = "ふるさと納税 お問い合わせ窓口"
     mail_batch_size: int = Field(default=100, ge=1, le=5000)
     mail_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
 

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from support.adapters.ports import MailSender
 from support.auth import service as auth_service
+from support.config import Settings
 from support.db import transaction, utcnow
 from support.jobs import Job, JobRunner, enqueue
+from support.mail.ack import AckSettings, send_ack
+from support.mail.config import mailbox_config
+from support.mail.fetch import SEND_ACK
+
+log = logging.getLogger(__name__)
 
 PURGE_SESSIONS = "auth.purge_expired_sessions"
 # Periodic jobs: kind -> interval. A kind is enqueued when no run of it is queued or recent.
@@ -21,10 +29,37 @@ def _purge_sessions(session: Session, _payload: dict[str, Any]) -> None:
     auth_service.purge_expired_sessions(session=session)
 
 
-def build_runner(factory: sessionmaker[Session]) -> JobRunner:
+def build_runner(
+    factory: sessionmaker[Session],
+    settings: Settings | None = None,
+    sender: MailSender | None = None,
+) -> JobRunner:
     """Return a job runner with every handler registered."""
     runner = JobRunner(session_factory=factory)
     runner.register(PURGE_SESSIONS, _purge_sessions)
+    ack_settings = AckSettings(
+        mailbox=mailbox_config(settings) if settings else mailbox_config(Settings()),
+        default_from=settings.mail_from if settings else "support@localhost",
+        desk_name=settings.desk_name if settings else "ふるさと納税 お問い合わせ窓口",
+    )
+
+    def ack(session: Session, payload: dict[str, Any]) -> None:
+        if sender is None:
+            log.warning(
+                "no SMTP server configured; acknowledgement not sent",
+                extra={"message_id": payload.get("message_id")},
+            )
+            return
+        # AckRetry propagates: the job runner retries it with backoff.
+        outcome = send_ack(
+            session=session,
+            message_id=int(payload["message_id"]),
+            sender=sender,
+            settings=ack_settings,
+        )
+        log.info("acknowledgement", extra={"outcome": outcome})
+
+    runner.register(SEND_ACK, ack)
     return runner
 
 

@@ -6,7 +6,14 @@ import threading
 import unicodedata
 from collections.abc import Sequence
 
-from support.adapters.ports import FetchedMail, FolderState, SearchDocument, SearchHit
+from support.adapters.ports import (
+    FetchedMail,
+    FolderState,
+    OutgoingMail,
+    SearchDocument,
+    SearchHit,
+    SendError,
+)
 
 
 def _fold(text: str) -> str:
@@ -115,3 +122,17 @@ class InMemoryMailFetcher:
 
     def close(self) -> None:
         """Nothing to close."""
+
+
+class InMemoryMailSender:
+    """Records what would have been sent; can be told to fail."""
+
+    def __init__(self) -> None:
+        self.sent: list[OutgoingMail] = []
+        self.fail_with: SendError | None = None
+
+    def send(self, mail: OutgoingMail) -> None:
+        """Record the message, or raise the configured failure."""
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.sent.append(mail)

@@ -103,3 +103,31 @@ class MailFetcher(Protocol):
         """Log out and drop the connection."""
         ...
 
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMail:
+    """A fully rendered message ready for the SMTP envelope."""
+
+    envelope_from: str
+    recipients: Sequence[str]
+    data: bytes
+    message_id: str
+
+
+class SendError(Exception):
+    """Sending failed; `permanent` says whether retrying can ever help."""
+
+    def __init__(self, reason: str, *, permanent: bool, reached_server: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        # True when the server may have accepted the message before the failure was seen.
+        self.reached_server = reached_server
+
+
+class MailSender(Protocol):
+    """Hands messages to the outbound mail server."""
+
+    def send(self, mail: OutgoingMail) -> None:
+        """Send one message; raise SendError on failure."""
+        ...

@@ -57,6 +57,9 @@ class MailMessage(Base):
     raw_size: Mapped[int] = mapped_column(BigInteger)
     bounce_of_id: Mapped[int | None] = mapped_column(ForeignKey("mail_messages.id"))
     bounced: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Outbound only: queued, sending, sent, failed, in_doubt (fate unknown; never resent blindly).
+    send_status: Mapped[str | None] = mapped_column(String(12), index=True)
+    send_error: Mapped[str | None] = mapped_column(Text)
     source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

@@ -6,6 +6,7 @@ import logging
 import random
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,28 +73,16 @@ class FolderPoller:
         self.fetcher.close()
 
 
-def _fetcher(account: MailAccount) -> MailFetcher:
-    from support.adapters.imap import ImapMailFetcher
-
-    return ImapMailFetcher(
-        account.host,
-        account.port,
-        account.username,
-        account.password.get_secret_value(),
-        ssl=account.security == "ssl",
-        starttls=account.security == "starttls",
-        move_to=account.move_to,
-    )
-
-
-def build_pollers(settings: Settings) -> list[FolderPoller]:
+def build_pollers(
+    settings: Settings, make_fetcher: Callable[[MailAccount], MailFetcher]
+) -> list[FolderPoller]:
     """Return one poller per configured account and folder, each with its own connection."""
     factory = make_session_factory(make_engine(settings.resolved_database_url))
     config = mailbox_config(settings)
     return [
         FolderPoller(
             factory=factory,
-            fetcher=_fetcher(account),
+            fetcher=make_fetcher(account),
             account=account,
             folder=folder,
             config=config,

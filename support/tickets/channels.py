@@ -51,6 +51,14 @@ def municipality_exists(*, session: Session, municipality_id: str) -> bool:
     return session.get(Municipality, municipality_id) is not None
 
 
+def municipality_name(*, session: Session, municipality_id: str | None) -> str | None:
+    """Return a municipality's name, or None."""
+    if municipality_id is None:
+        return None
+    found = session.get(Municipality, municipality_id)
+    return found.name if found else None
+
+
 def get_ticket(*, session: Session, ticket_id: int) -> Ticket | None:
     """Return a ticket by id, or None."""
     return session.get(Ticket, ticket_id)

@@ -165,3 +165,30 @@ class TestFetchFolder:
         with database.factory() as s:
             failed = s.scalars(select(MailMessage).where(MailMessage.parse_failed)).all()
             assert len(failed) == 1 and "ValueError" in failed[0].problems[0]
+
+
+class TestFetchThenAcknowledge:
+    def test_the_worker_acknowledges_each_new_ticket_once(self, database: Database) -> None:
+        from support.adapters.fakes import InMemoryMailSender
+        from support.config import Settings
+        from support.worker import build_runner
+
+        box = InMemoryMailFetcher()
+        for n in range(3):
+            box.append("INBOX", _raw(n))
+        box.append("INBOX", _raw(0).replace(b"<m0@", b"<m0-again@"))  # same sender, same hour
+        fetch_folder(
+            factory=database.factory, fetcher=box, account="main", folder="INBOX", config=CONFIG
+        )
+        sender = InMemoryMailSender()
+        settings = Settings(
+            mail_addresses={"support-ise@furusato-desk.example.jp": "ise"},
+            mail_from="support-ise@furusato-desk.example.jp",
+        )
+        runner = build_runner(database.factory, settings, sender)
+        assert runner.run_until_idle() == 4
+        assert sorted(m.recipients[0] for m in sender.sent) == [
+            "donor0@example.jp",
+            "donor1@example.jp",
+            "donor2@example.jp",
+        ]

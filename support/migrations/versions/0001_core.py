@@ -372,6 +372,8 @@ def upgrade() -> None:
         sa.Column("raw_size", sa.BigInteger(), nullable=False),
         sa.Column("bounce_of_id", sa.Integer(), nullable=True),
         sa.Column("bounced", sa.Boolean(), nullable=False),
+        sa.Column("send_status", sa.String(length=12), nullable=True),
+        sa.Column("send_error", sa.Text(), nullable=True),
         sa.Column("source", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["bounce_of_id"],
@@ -391,6 +393,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_mail_messages_parse_failed"), ["parse_failed"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_mail_messages_send_status"), ["send_status"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_mail_messages_ticket_id"), ["ticket_id"], unique=False)
         batch_op.create_index(
@@ -615,6 +620,7 @@ def downgrade() -> None:
     with op.batch_alter_table("mail_messages", schema=None) as batch_op:
         batch_op.drop_index("ix_mail_messages_ticket_received")
         batch_op.drop_index(batch_op.f("ix_mail_messages_ticket_id"))
+        batch_op.drop_index(batch_op.f("ix_mail_messages_send_status"))
         batch_op.drop_index(batch_op.f("ix_mail_messages_parse_failed"))
         batch_op.drop_index(batch_op.f("ix_mail_messages_message_id"))
         batch_op.drop_index(batch_op.f("ix_mail_messages_from_addr"))
