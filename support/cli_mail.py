@@ -82,3 +82,50 @@ def mail_fetch(once: bool) -> None:
         click.echo(f"fetched {total} messages")
         return
     run_pollers(pollers)
+
+
+@mail.command("check")
+@click.option(
+    "--stdin",
+    "from_stdin",
+    is_flag=True,
+    required=True,
+    help="Read drafts as JSON lines from standard input.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (default).")
+def mail_check(from_stdin: bool, as_json: bool) -> None:
+    """Run the misdirect checks on drafts ({"id", "ticket", "to", "cc", "bcc", ...} lines)."""
+    from support.cli import settings_from_env
+    from support.db import make_engine, make_session_factory
+    from support.mail.directory import load_directory
+    from support.mail.guards import DraftMail, TicketContext, check_draft
+
+    settings = settings_from_env()
+    engine = make_engine(settings.resolved_database_url)
+    domains = {a.rpartition("@")[2].lower() for a in settings.mail_addresses}
+    with make_session_factory(engine)() as session:
+        directory = load_directory(session=session, internal_domains=domains)
+    engine.dispose()
+    bad = 0
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            ticket = TicketContext.from_mapping(data["ticket"])
+            draft = DraftMail.from_mapping(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            bad += 1
+            click.echo(f"error: line {number}: {type(exc).__name__}: {exc}", err=True)
+            continue
+        findings = check_draft(draft, ticket, directory)
+        out = {
+            "id": data.get("id"),
+            "findings": [
+                {"code": f.code, "severity": f.severity, "detail": f.message} for f in findings
+            ],
+        }
+        click.echo(json.dumps(out, ensure_ascii=False))
+    if bad:
+        click.echo(f"error: {bad} line(s) could not be read", err=True)
+        sys.exit(2)

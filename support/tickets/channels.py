@@ -14,6 +14,7 @@ from support.tickets.models import (
     Donor,
     Municipality,
     Order,
+    Supplier,
     Ticket,
     TicketEvent,
     TicketOrder,
@@ -146,3 +147,50 @@ def note_inbound(
         record_event(
             session=session, ticket_id=ticket.id, kind="reopened", detail={"from": previous}
         )
+
+
+def donor_contacts(*, session: Session) -> list[tuple[str, str, str, str, str, str, str]]:
+    """Return (id, name, kana, email, phone, postal code, address) of every donor."""
+    rows = session.execute(
+        select(
+            Donor.id,
+            Donor.name,
+            Donor.kana,
+            Donor.email,
+            Donor.phone,
+            Donor.postal_code,
+            Donor.address,
+        ).order_by(Donor.id)
+    ).all()
+    return [tuple(v or "" for v in row) for row in rows]  # type: ignore[misc]
+
+
+def order_refs(*, session: Session) -> list[tuple[str, str, str, str, str]]:
+    """Return (order no, donation no, donor id, municipality id, supplier id) of every order."""
+    rows = session.execute(
+        select(
+            Order.order_no,
+            Donation.donation_no,
+            Order.donor_id,
+            Order.municipality_id,
+            Order.supplier_id,
+        )
+        .outerjoin(Donation, Donation.id == Order.donation_id)
+        .order_by(Order.id)
+    ).all()
+    return [tuple(v or "" for v in row) for row in rows]  # type: ignore[misc]
+
+
+def organisations(
+    *, session: Session
+) -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str, str]]]:
+    """Return municipalities (id, name, contact) and suppliers (id, name, city, e-mail)."""
+    municipalities = [
+        (m.id, m.name, m.contact_email)
+        for m in session.scalars(select(Municipality).order_by(Municipality.id))
+    ]
+    suppliers = [
+        (s.id, s.name, s.municipality_id, s.email)
+        for s in session.scalars(select(Supplier).order_by(Supplier.id))
+    ]
+    return municipalities, suppliers
