@@ -20,6 +20,7 @@ from support.db import make_engine, make_session_factory
 from support.http import RequestContextMiddleware, install_error_handlers
 from support.mail.router import router as inbox_router
 from support.migrations import current_heads
+from support.tickets.policy import default_policy_dir, load_policies
 from support.tickets.router import router as tickets_router
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.adapters = chosen
+    # Policies are validated at start: a typo in a municipality's rules stops the app here.
+    app.state.policies = load_policies(settings.policy_dir or default_policy_dir())
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(auth_router)

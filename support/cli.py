@@ -33,11 +33,11 @@ def settings_from_env() -> Settings:
 
 
 def _migrate(settings: Settings) -> None:
-    from support.migrations import upgrade
-
     if settings.log_level != "DEBUG":
         # Alembic narrates every plugin it loads; only problems are worth a log line here.
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    from support.migrations import upgrade
+
     if settings.resolved_database_url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)

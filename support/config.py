@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
     mail_from: str = Field(default="support@localhost", description="Fallback From address.")
     desk_name: str = "ふるさと納税 お問い合わせ窓口"
+    policy_dir: Path | None = Field(
+        default=None, description="Municipality policy files; empty: the bundled ones."
+    )
     mail_batch_size: int = Field(default=100, ge=1, le=5000)
     mail_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
 

@@ -17,7 +17,7 @@ ALLOWED_DOMAINS: dict[str, set[str]] = {
     "ivr": {"tickets", "kb"},
 }
 # Core modules that may not reach up into domains, adapters' concrete choices, app or cli.
-CORE = {"config", "db", "errors", "jobs", "logs", "http"}
+CORE = {"calendar", "config", "db", "errors", "jobs", "logs", "http"}
 
 
 def _type_only(tree: ast.Module) -> set[int]:

@@ -140,3 +140,23 @@ class TestWorkerAndDb:
     def test_bad_setting_is_a_one_line_error(self, tmp_path: Path) -> None:
         env = support_env("", tmp_path, SUPPORT_LOG_LEVEL="LOUD")
         _one_line_error(run_support(["db", "upgrade"], env))
+
+
+class TestPolicies:
+    def test_serve_refuses_a_policy_file_with_a_typo_naming_file_and_line(
+        self, tmp_path: Path
+    ) -> None:
+        from support.tickets.policy import default_policy_dir
+
+        policies = tmp_path / "policies"
+        policies.mkdir()
+        for source in default_policy_dir().glob("*.yaml"):
+            text = source.read_text(encoding="utf-8")
+            if source.name == "ise.yaml":
+                text = text.replace("shipping_deadline_days:", "shiping_deadline_days:", 1)
+            (policies / source.name).write_text(text, encoding="utf-8")
+        env = support_env(
+            f"sqlite:///{tmp_path / 'x.db'}", tmp_path, SUPPORT_POLICY_DIR=str(policies)
+        )
+        line = _one_line_error(run_support(["serve", "--port", "1"], env))
+        assert "ise.yaml:" in line and "shiping_deadline_days" in line

@@ -1,10 +1,12 @@
 """Fetching: move new mail from each folder of each account into the database, exactly once.
 
-For every batch, the messages and the folder's cursor (UIDVALIDITY, last UID) commit in one
-transaction; only then is the server told (flag or move). A crash before the commit refetches
-the batch, and deduplication makes that harmless; a crash after it skips nothing and stores
-nothing twice. A changed UIDVALIDITY restarts the folder from the first UID: every message is
-fetched again and deduplicated instead of being imported a second time.
+For every batch, the messages commit in one transaction; only then is the server told (flag
+or move), and only after that does the folder's cursor (UIDVALIDITY, last UID) move past the
+batch. A crash before the cursor moves refetches the batch: deduplication makes that harmless,
+and the refetch marks what the crash left unmarked. So a crash at any point loses nothing,
+stores nothing twice and leaves no mail unmarked below the cursor. A changed UIDVALIDITY
+restarts the folder from the first UID: every message is fetched again and deduplicated
+instead of being imported a second time.
 """
 
 from __future__ import annotations
@@ -118,7 +120,6 @@ def fetch_folder(
             break
         batches += 1
         with transaction(factory) as session:
-            cursor = _cursor(session, account, folder, state.uidvalidity)
             for mail in mails:
                 source: dict[str, object] = {
                     "account": account,
@@ -134,10 +135,14 @@ def fetch_folder(
                     report.stored += 1
                 if outcome.wants_ack:
                     enqueue(session, SEND_ACK, {"message_id": outcome.message_id})
-            cursor.last_uid = max(cursor.last_uid, mails[-1].uid)
         report.fetched += len(mails)
         # Only now, with the batch committed, may the server be changed.
         fetcher.mark_processed(folder, [m.uid for m in mails])
+        # And only once it is marked may the cursor pass it: a crash between the commit and
+        # the mark must refetch (and so mark) the batch, not skip it unmarked for good.
+        with transaction(factory) as session:
+            cursor = _cursor(session, account, folder, state.uidvalidity)
+            cursor.last_uid = max(cursor.last_uid, mails[-1].uid)
         last_uid = mails[-1].uid
     log.info(
         "folder fetched",

@@ -16,13 +16,22 @@ Decisions worth knowing:
 * uuencoded blocks in a text body become attachments and are cut from ``text``.
 * ``Attachment.inline`` means "rendered inside the HTML" (cid: images, multipart/related
   resources), not merely ``Content-Disposition: inline``.
+
+Monster mails are read only within ``ParseLimits`` (size, header size, parts, attachments,
+text, HTML, nesting): whatever is over a limit is left in the raw message, which the caller
+stores anyway, and the result says so in ``defects`` (entries starting "limit:") and
+``limited``. Nothing is ever decompressed. Memory stays a small multiple of the mail's size:
+the input is fed to the stdlib parser in slices, base64 is decoded from the parser's own
+string, forwarded messages are serialised once, and ``content_hash`` streams over the body.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import urllib.parse
+from collections.abc import Iterator
 from email.message import Message
 
 from support.mail.parsing_auto import build_delivery_report, classify_auto
@@ -39,22 +48,44 @@ from support.mail.parsing_html import sanitize_html
 from support.mail.parsing_mime import (
     EXTENSIONS,
     MimeCollector,
+    ParseBudget,
     PartDraft,
     header_value,
     make_parser,
     normalise_newlines,
 )
-from support.mail.parsing_types import Attachment, DeliveryReport, ParsedMail, RecipientStatus
+from support.mail.parsing_types import (
+    DEFAULT_LIMITS,
+    MIB,
+    Attachment,
+    DeliveryReport,
+    ParsedMail,
+    ParseLimits,
+    RecipientStatus,
+)
 
 __all__ = [
+    "DEFAULT_LIMITS",
+    "TEXT_CUT_MARK",
     "Attachment",
     "DeliveryReport",
+    "ParseLimits",
     "ParsedMail",
     "RecipientStatus",
+    "content_hash",
     "parse_message",
 ]
 
 _FORWARD_MARK = "---------- Forwarded message ----------"
+# Ends ParsedMail.text when ParseLimits.max_text_chars cut it; operators read Japanese.
+TEXT_CUT_MARK = (
+    "\n\n[…] （本文が長すぎるため、ここから先は省略しました / text cut at the size limit）"
+)
+# The hash reads at most this much header, whatever the configured limits: the same mail must
+# always give the same dedupe key. Real header blocks are a few kilobytes.
+_HASH_HEAD_LIMIT = 1 * MIB
+_HASH_CHUNK = 256 * 1024
+_EOL_RE = re.compile(rb"\r\n|\r|\n")
 
 _HASH_HEADERS = (
     "from",
@@ -78,18 +109,34 @@ _SUBJECT_SNIFF_RE = re.compile(rb"^subject:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | 
 _HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
 
 
-def parse_message(raw: bytes) -> ParsedMail:
-    """Parse raw RFC 5322 bytes into a ParsedMail; never raise, flag problems instead."""
+def parse_message(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMail:
+    """Parse raw RFC 5322 bytes into a ParsedMail within limits; never raise, flag instead."""
     try:
         data = _as_bytes(raw)
     except Exception:  # noqa: BLE001 - garbage in must still give a result
         data = b""
+    if not isinstance(limits, ParseLimits):
+        limits = DEFAULT_LIMITS
     try:
-        repaired, repairs = _repair_header_block(data)
-        message = make_parser().parsebytes(repaired)
-        return _build(message, data, embed_depth=0, defects=repairs)
+        budget = ParseBudget(limits)
+        source, read_body = data, True
+        if len(data) > limits.max_raw_bytes:
+            budget.note(
+                f"limit: message is {len(data):,} bytes, over the {limits.max_raw_bytes:,}-byte "
+                "limit; only the header was read, the body is only in the stored raw message"
+            )
+            source, read_body = _header_block(data, limits.max_header_bytes), False
+        elif _header_overflows(data, limits.max_header_bytes):
+            budget.note(
+                f"limit: header block over {limits.max_header_bytes:,} bytes; only its start "
+                "was read, the body is only in the stored raw message"
+            )
+            source, read_body = _header_block(data, limits.max_header_bytes), False
+        prefix, start, repairs = _repair_header_block(source, limits.max_header_bytes)
+        message = make_parser().parsebytes(source, budget=budget, prefix=prefix, start=start)
+        return _build(message, data, budget, defects=repairs, read_body=read_body)
     except Exception as exc:  # noqa: BLE001 - the contract is to flag, never raise
-        return _fallback(data, f"parser crashed: {type(exc).__name__}: {exc}")
+        return _fallback(data, f"parser crashed: {type(exc).__name__}: {exc}", limits)
 
 
 def _as_bytes(raw: object) -> bytes:
@@ -105,14 +152,44 @@ def _as_bytes(raw: object) -> bytes:
 _HEADER_LINE_RE = re.compile(rb"^([!-9;-~]+)([ \t]*):")
 
 
-def _repair_header_block(data: bytes) -> tuple[bytes, list[str]]:
-    """Drop junk lines between header fields and accept obsolete "Name :" syntax."""
-    match = _HEADER_END_RE.search(data)
-    head, rest = (data[: match.start()], data[match.start() :]) if match else (data, b"")
-    lines = head.split(b"\n")
+def _header_overflows(data: bytes, limit: int) -> bool:
+    """Tell whether the header block runs past ``limit`` bytes (a header bomb)."""
+    if len(data) <= limit or _HEADER_END_RE.search(data, 0, limit):
+        return False
+    # No blank line yet; only header fields and continuations all the way make it a header.
+    # Otherwise the parser ends the header at the first other line, well within the limit.
+    lines = data[:limit].split(b"\n")[:-1]
+    start = 1 if lines and lines[0].startswith(b"From ") else 0
+    return len(lines) > start and all(
+        line[:1] in (b" ", b"\t") or _HEADER_LINE_RE.match(line) for line in lines[start:]
+    )
+
+
+def _header_block(data: bytes, limit: int) -> bytes:
+    """Return the header block alone (at most ``limit`` bytes, whole lines) plus a blank line."""
+    match = _HEADER_END_RE.search(data, 0, limit)
+    if match:
+        end = match.start()
+    else:
+        cut = data.rfind(b"\n", 0, limit)
+        end = cut if cut > 0 else min(len(data), limit)
+    return data[:end] + b"\r\n\r\n"
+
+
+def _repair_header_block(data: bytes, limit: int) -> tuple[bytes, int, list[str]]:
+    """Drop junk lines between header fields and accept obsolete "Name :" syntax.
+
+    Return the repaired header to parse in place of ``data[:start]``, ``start``, and notes;
+    ``(b"", 0, [])`` when nothing needed repair (the header is only looked at up to ``limit``).
+    """
+    match = _HEADER_END_RE.search(data, 0, limit)
+    if match is None and len(data) > limit:
+        return b"", 0, []
+    end = match.start() if match else len(data)
+    lines = data[:end].split(b"\n")
     start = 1 if lines and lines[0].startswith(b"From ") else 0
     if len(lines) <= start or not _HEADER_LINE_RE.match(lines[start]):
-        return data, []
+        return b"", 0, []
     kept: list[bytes] = lines[:start]
     notes: list[str] = []
     for index in range(start, len(lines)):
@@ -127,15 +204,19 @@ def _repair_header_block(data: bytes) -> tuple[bytes, list[str]]:
                 notes.append("header field name followed by whitespace (obsolete syntax)")
             kept.append(line)
             continue
-        following = next((x for x in lines[index + 1 :] if x[:1] not in (b" ", b"\t")), None)
+        # Indexes, not a slice: slicing here made a header of junk lines quadratic.
+        following = next(
+            (lines[j] for j in range(index + 1, len(lines)) if lines[j][:1] not in (b" ", b"\t")),
+            None,
+        )
         if following is not None and _HEADER_LINE_RE.match(following):
             notes.append("malformed line inside the header block dropped")
             continue
         # Not followed by another field: the body starts here without its blank line.
         kept.append(line)
     if not notes:
-        return data, []
-    return b"\n".join(kept) + rest, list(dict.fromkeys(notes))
+        return b"", 0, []
+    return b"\n".join(kept), end, list(dict.fromkeys(notes))
 
 
 def _safe_filename(name: str | None, content_type: str, index: int) -> str:
@@ -166,10 +247,13 @@ def _raw_headers(message: Message) -> dict[str, list[str]]:
 
 def content_hash(data: bytes) -> str:
     """Hash a raw message over identity headers and body, ignoring transport headers."""
-    match = _HEADER_END_RE.search(data)
-    head, body = (data[: match.start()], data[match.end() :]) if match else (data, b"")
+    match = _HEADER_END_RE.search(data, 0, _HASH_HEAD_LIMIT)
+    if match:
+        head_end, body_start = match.start(), match.end()
+    else:
+        head_end = body_start = min(len(data), _HASH_HEAD_LIMIT)
     fields: list[tuple[str, str]] = []
-    for line in re.split(rb"\r?\n(?![ \t])", head):
+    for line in re.split(rb"\r?\n(?![ \t])", data[:head_end]):
         name, sep, value = line.partition(b":")
         key = name.strip().lower().decode("ascii", errors="replace")
         if sep and key in _HASH_HEADERS:
@@ -179,24 +263,54 @@ def content_hash(data: bytes) -> str:
     for key, value in sorted(fields):
         digest.update(key.encode() + b":" + value.encode("utf-8", errors="surrogateescape") + b"\n")
     digest.update(b"\n")
-    lines = [line.rstrip(b" \t") for line in re.split(rb"\r\n|\r|\n", body)]
-    while lines and not lines[-1]:
-        lines.pop()
-    digest.update(b"\n".join(lines))
+    # The body's lines, right-stripped and joined by LF, without trailing empty lines: that is
+    # the body with blanks before each line end dropped, line ends made LF and trailing LFs
+    # cut. Streamed a chunk at a time (chunks end at line ends) so no body-sized copy exists.
+    pending = 0  # trailing LFs held back: they count only if more text follows
+    for chunk in _normalised_body(data, body_start):
+        text = chunk.rstrip(b"\n")
+        if text:
+            digest.update(b"\n" * pending)
+            digest.update(text)
+            pending = 0
+        pending += len(chunk) - len(text)
     return digest.hexdigest()
 
 
-def _python_defects(message: Message) -> list[str]:
+_BLANK_EOL_RE = re.compile(rb"[ \t]+\n")
+
+
+def _normalised_body(data: bytes, start: int) -> Iterator[bytes]:
+    """Yield ``data[start:]`` in chunks that end at line ends, blanks stripped, ends made LF."""
+    end = len(data)
+    pos = start
+    while pos < end:
+        eol = _EOL_RE.search(data, min(pos + _HASH_CHUNK, end))
+        cut = eol.end() if eol else end
+        # replace() is much faster than one regex doing it all; CRLF first, as re.split did.
+        chunk = data[pos:cut].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b" \n" in chunk or b"\t\n" in chunk:
+            chunk = _BLANK_EOL_RE.sub(b"\n", chunk)
+        yield chunk if cut < end else chunk.rstrip(b" \t")
+        pos = cut
+
+
+def _parts(message: Message, limits: ParseLimits) -> Iterator[Message]:
+    """Walk the parts the limits allow (the walk proper stops there too)."""
+    return itertools.islice(message.walk(), limits.max_parts)
+
+
+def _python_defects(message: Message, limits: ParseLimits) -> list[str]:
     found: list[str] = []
-    for part in message.walk():
+    for part in _parts(message, limits):
         for defect in getattr(part, "defects", []):
             doc = (type(defect).__doc__ or type(defect).__name__).strip().splitlines()[0]
             found.append(f"MIME: {doc}")
     return list(dict.fromkeys(found))
 
 
-def _charset_hint(message: Message) -> str | None:
-    for part in message.walk():
+def _charset_hint(message: Message, limits: ParseLimits) -> str | None:
+    for part in _parts(message, limits):
         raw = header_value(part, "content-type")
         if raw is None:
             continue
@@ -207,10 +321,21 @@ def _charset_hint(message: Message) -> str | None:
 
 
 def _build(
-    message: Message, data: bytes, embed_depth: int, defects: list[str] | None = None
+    message: Message,
+    data: bytes,
+    budget: ParseBudget,
+    embed_depth: int = 0,
+    nesting: int = 0,
+    defects: list[str] | None = None,
+    read_body: bool = True,
 ) -> ParsedMail:
-    defects = list(defects or [])
-    hint = _charset_hint(message)
+    """Build the result for a message, or for a forwarded one inside it (``embed_depth`` > 0).
+
+    A forwarded message is read for its text only: its attachments and hash are never used.
+    """
+    top = embed_depth == 0
+    defects = list(defects) if defects else []
+    hint = _charset_hint(message, budget.limits)
     headers = _raw_headers(message)
 
     def first(name: str) -> str | None:
@@ -243,8 +368,11 @@ def _build(
     if message_id is None:
         defects.append("Message-ID: missing or unparseable")
 
-    collector = MimeCollector(hint, embed_depth, defects, _build)
-    collector.walk(message)
+    collector = MimeCollector(
+        hint, embed_depth, defects, _build, budget=budget, nesting=nesting, keep_data=top
+    )
+    if read_body:
+        collector.walk(message)
 
     readable = (body.readable().strip("\n") for body in collector.bodies)
     text = "\n\n".join(part for part in readable if part.strip())
@@ -269,9 +397,15 @@ def _build(
             collector.status_texts, collector.returned_id, collector.returned_subject
         )
     auto_kind = classify_auto(headers, from_addr, from_name, subject, collector.report_type)
-    for item in _python_defects(message):
+    # Without its body a multipart header makes the stdlib report missing boundaries: noise.
+    for item in _python_defects(message, budget.limits) if read_body else []:
         if item not in defects:
             defects.append(item)
+    text = text.rstrip()
+    if top:
+        text = _cap_text(text, budget)
+        # Limits first: they say the result is partial, which matters most to the reader.
+        defects[:0] = [note for note in budget.notes if note not in defects]
     # Without a single header field this was not a mail at all; text is only a best effort.
     parse_failed = not headers
     if parse_failed:
@@ -287,16 +421,26 @@ def _build(
         reply_to=_addresses(headers.get("reply-to", []), hint),
         subject=subject,
         date=date,
-        text=text.rstrip(),
+        text=text,
         html=html,
         attachments=attachments,
         is_auto=auto_kind is not None,
         auto_kind=auto_kind,
         dsn=dsn,
-        content_hash=content_hash(data),
+        content_hash=content_hash(data) if top else "",
         defects=defects,
         parse_failed=parse_failed,
+        limited=budget.limited if top else False,
     )
+
+
+def _cap_text(text: str, budget: ParseBudget) -> str:
+    """Cut the final text at ParseLimits.max_text_chars and mark any cut."""
+    limit = budget.limits.max_text_chars
+    if len(text) > limit:
+        budget.note_text_cut()
+        text = text[:limit]
+    return text + TEXT_CUT_MARK if budget.text_cut else text
 
 
 def _addresses(values: list[str], hint: str | None) -> list[str]:
@@ -315,10 +459,11 @@ def _finish(draft: PartDraft, index: int, referenced: set[str]) -> Attachment:
     return Attachment(
         filename=_safe_filename(draft.filename, draft.content_type, index),
         content_type=draft.content_type,
-        size=len(draft.data),
+        size=len(draft.data) if draft.omitted_size is None else draft.omitted_size,
         content_id=cid,
         inline=inline,
         data=draft.data,
+        omitted=draft.omitted_size is not None,
     )
 
 
@@ -335,10 +480,11 @@ def _forward_block(inner: ParsedMail) -> str:
     return "\n".join(lines) + "\n\n" + inner.text
 
 
-def _fallback(data: bytes, reason: str) -> ParsedMail:
+def _fallback(data: bytes, reason: str, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedMail:
     """Return a best-effort result when the structured parse failed outright."""
     subject = ""
     text = ""
+    budget = ParseBudget(limits)
     try:
         match = _SUBJECT_SNIFF_RE.search(data[:65536])
         if match:
@@ -346,9 +492,14 @@ def _fallback(data: bytes, reason: str) -> ParsedMail:
     except Exception:  # noqa: BLE001, S110 - best effort only
         pass
     try:
-        split = _HEADER_END_RE.search(data)
-        body = data[split.end() :] if split else data
-        text = normalise_newlines(decode_bytes(body).text).strip()
+        split = _HEADER_END_RE.search(data, 0, limits.max_header_bytes)
+        start = split.end() if split else 0
+        # Decode no more than the text limit can show: 4 bytes per character at most.
+        allowed = limits.max_text_chars * 4
+        if len(data) - start > allowed:
+            budget.note_text_cut()
+        body = data[start : start + allowed]
+        text = _cap_text(normalise_newlines(decode_bytes(body).text).strip(), budget)
     except Exception:  # noqa: BLE001, S110 - best effort only
         pass
     try:
@@ -373,6 +524,7 @@ def _fallback(data: bytes, reason: str) -> ParsedMail:
         auto_kind=None,
         dsn=None,
         content_hash=digest,
-        defects=[reason],
+        defects=[reason, *budget.notes],
         parse_failed=True,
+        limited=budget.limited,
     )

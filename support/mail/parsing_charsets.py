@@ -174,6 +174,28 @@ _G0_SETS: dict[bytes, str] = {
 }
 
 
+# Runs that decode the same byte by byte and in one go: in ASCII mode every byte but ESC,
+# SO, SI and 8-bit ones stands for itself; in JIS X 0208 mode printable pairs go through
+# CP932. Taking them whole keeps a long body from becoming a list of one-character strings.
+_ASCII_RUN_RE = re.compile(rb"[\x00-\x0d\x10-\x1a\x1c-\x7f]+")
+_JIS_RUN_RE = re.compile(rb"[\x21-\x7e]{2,}")
+
+
+def _jis_run(data: bytes, start: int) -> tuple[str, int] | None:
+    """Decode the printable JIS X 0208 pairs at ``start`` in one go, or return None."""
+    match = _JIS_RUN_RE.match(data, start)
+    if match is None:
+        return None
+    end = start + (match.end() - start) // 2 * 2
+    sjis = bytearray()
+    for index in range(start, end, 2):
+        sjis += _jis_pair_to_sjis(data[index], data[index + 1])
+    try:
+        return sjis.decode("cp932"), end
+    except UnicodeDecodeError:
+        return None  # some pair is unmapped: the byte-by-byte loop marks exactly that one
+
+
 def decode_iso2022jp_ms(data: bytes) -> tuple[str, int]:
     """Decode ISO-2022-JP with Microsoft (CP50220/CP50221) extensions; return text and errors."""
     out: list[str] = []
@@ -183,6 +205,18 @@ def decode_iso2022jp_ms(data: bytes) -> tuple[str, int]:
     i = 0
     n = len(data)
     while i < n:
+        if not shifted and mode == "ascii":
+            run = _ASCII_RUN_RE.match(data, i)
+            if run is not None:
+                out.append(run.group().decode("ascii"))
+                i = run.end()
+                continue
+        elif not shifted and mode == "jis0208":
+            pairs = _jis_run(data, i)
+            if pairs is not None:
+                out.append(pairs[0])
+                i = pairs[1]
+                continue
         b = data[i]
         if b == 0x1B:
             matched = False

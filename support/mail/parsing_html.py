@@ -126,7 +126,7 @@ def sanitize_html(markup: str) -> str:
     """Return the HTML with scripts, forms, handlers and remote content removed."""
     try:
         if is_pathological_html(markup):
-            return "<pre>" + html.escape(_crude_text(markup)) + "</pre>"
+            return "<pre>" + html.escape(crude_text(markup)) + "</pre>"
         return _cleaner().clean(_defuse(markup))
     except Exception:  # noqa: BLE001 - fall back to escaped text rather than unsafe markup
         return "<pre>" + html.escape(html_to_text(markup)) + "</pre>"
@@ -147,7 +147,9 @@ _VOID = frozenset(
 _HIDDEN_STYLE_RE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 _SPACES_RE = re.compile(r"[ \t\r\n\f\u00a0\u200b]+")
 _BLANK_LINES_RE = re.compile(r"\n{3,}")
-_TAG_RE = re.compile(r"<[^>]*>")
+# "[^<>]" rather than "[^>]": a "<" never closed by ">" must not make every later "<" scan
+# to the end of the text, which made this quadratic on a few megabytes of junk.
+_TAG_RE = re.compile(r"<[^<>]*>")
 
 
 class _TextExtractor(HTMLParser):
@@ -258,15 +260,42 @@ def _structure_cleaner() -> nh3.Cleaner:
     )
 
 
-def _crude_text(markup: str) -> str:
-    return _tidy(html.unescape(_TAG_RE.sub(" ", markup)))
+_CODE_OPEN_RE = re.compile(r"<(script|style|head|title|template|noscript|xml|svg|math)\b", re.I)
+
+
+def _drop_code(markup: str) -> str:
+    """Cut script, style and head blocks, whose content is code, not text; linear time."""
+    pieces: list[str] = []
+    lowered: str | None = None
+    unclosed: set[str] = set()  # no closing tag after an earlier opener means none after later
+    pos = search = 0
+    while match := _CODE_OPEN_RE.search(markup, search):
+        name = match.group(1).lower()
+        if lowered is None:
+            lowered = markup.lower()
+        close = -1 if name in unclosed else lowered.find("</" + name, match.end())
+        if close < 0:
+            # An unclosed <head> is common in generated mail and must not swallow the body.
+            unclosed.add(name)
+            search = match.end()
+            continue
+        pieces.append(markup[pos : match.start()])
+        end = lowered.find(">", close)
+        pos = search = len(markup) if end < 0 else end + 1
+    pieces.append(markup[pos:])
+    return " ".join(pieces)
+
+
+def crude_text(markup: str) -> str:
+    """Strip code blocks and tags, unescape entities: crude, linear, never fails."""
+    return _tidy(html.unescape(_TAG_RE.sub(" ", _drop_code(markup))))
 
 
 def html_to_text(markup: str) -> str:
     """Extract the readable text of an HTML mail body, skipping hidden and non-text parts."""
     try:
         if is_pathological_html(markup):
-            return _crude_text(markup)
+            return crude_text(markup)
         # html.parser is quadratic on some malformed input (unclosed quotes, "</" runs), so
         # it only ever sees html5ever's well-formed re-serialisation of the mail.
         normalised = _structure_cleaner().clean(_defuse(markup))
@@ -275,4 +304,4 @@ def html_to_text(markup: str) -> str:
         parser.close()
         return _tidy("".join(parser.chunks))
     except Exception:  # noqa: BLE001 - the regex fallback is crude but never fails
-        return _crude_text(markup)
+        return crude_text(markup)

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import binascii
 import contextlib
+import html
 import io
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email import policy as email_policy
+from email.feedparser import FeedParser
 from email.generator import BytesGenerator
 from email.message import Message
-from email.parser import BytesParser
+from email.policy import Policy
+from typing import AnyStr
 
 from support.mail.parsing_charsets import decode_bytes
 from support.mail.parsing_headers import (
@@ -24,11 +27,21 @@ from support.mail.parsing_headers import (
     parse_params,
     unfold,
 )
-from support.mail.parsing_html import html_to_text, is_pathological_html
-from support.mail.parsing_types import ParsedMail
+from support.mail.parsing_html import crude_text, html_to_text, is_pathological_html
+from support.mail.parsing_types import DEFAULT_LIMITS, ParsedMail, ParseLimits
 
-MAX_MIME_DEPTH = 40
-MAX_EMBED_DEPTH = 4
+# The stdlib parser recurses once per nesting level and hits Python's recursion limit at a
+# few hundred levels. It is stopped at this depth, or at max_nesting + 1 if that is deeper:
+# deep enough that a forwarded chain past max_nesting is still parsed whole, so its .eml
+# attachment is complete and the parts after it are read.
+_PARSER_MAX_DEPTH = 100
+# Input is fed to the stdlib parser in slices this big, so that no str copy of the whole mail
+# is ever built and the part count can be checked as parsing goes.
+_FEED_CHUNK = 32 * 1024
+# HTML over ParseLimits.max_html_bytes is reduced to text this many bytes (at least) at a time.
+_HTML_WINDOW = 256 * 1024
+# Content-Encoding values that mean compressed data; those parts are never decompressed.
+_COMPRESSED = frozenset({"gzip", "x-gzip", "deflate", "compress", "x-compress", "br", "zstd"})
 EXTENSIONS = {
     "application/pdf": ".pdf",
     "application/zip": ".zip",
@@ -90,11 +103,28 @@ def _transfer_encoding(value: object | None) -> str:
     return "unknown:" + text
 
 
-def _decode_base64(data: bytes) -> bytes:
-    if b"=" not in data.rstrip(b"\r\n\t ="):
+def _only_trailing_padding(data: AnyStr, equals: AnyStr, pad: AnyStr) -> bool:
+    """Tell whether "=" appears only as trailing padding, without copying the data."""
+    # rstrip() of the whole payload would copy it; padding and line ends fit in the tail.
+    tail = data[-256:]
+    end = len(data) - len(tail) + len(tail.rstrip(pad))
+    if end == len(data) - len(tail) and len(data) > len(tail):
+        end = len(data.rstrip(pad))  # the whole tail was padding: rare, so copying is fine
+    return data.find(equals, 0, end) == -1
+
+
+def _decode_base64(data: bytes | str) -> bytes:
+    """Decode base64 from bytes or from an ASCII str (the parser's payload, without a copy)."""
+    if isinstance(data, str):
+        single = _only_trailing_padding(data, "=", "\r\n\t =")
+    else:
+        single = _only_trailing_padding(data, b"=", b"\r\n\t =")
+    if single:
         # Fast path for the usual single chunk: a2b_base64 skips line breaks by itself.
         with contextlib.suppress(binascii.Error, ValueError):
             return binascii.a2b_base64(data)
+    if isinstance(data, str):
+        data = header_bytes(data)
     # Split at padding so concatenated base64 chunks are all decoded, not just the first.
     out = bytearray()
     for segment in _B64_SEGMENT_RE.findall(_B64_CLEAN_RE.sub(b"", data)):
@@ -147,6 +177,8 @@ class PartDraft:
     content_id: str | None
     content_location: str | None
     related: bool
+    # Set when the data was left out (ParseLimits.max_attachments): its decoded size.
+    omitted_size: int | None = None
 
 
 @dataclass
@@ -164,13 +196,71 @@ class Body:
 
 
 @dataclass
+class ParseBudget:
+    """What is left of the ParseLimits during one parse, shared by every part and forward."""
+
+    limits: ParseLimits
+    parsed_parts: int = 0
+    walked_parts: int = 0
+    kept_attachments: int = 0
+    text_left: int = 0
+    html_left: int = 0
+    text_cut: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.text_left = self.limits.max_text_chars
+        self.html_left = self.limits.max_html_bytes
+
+    @property
+    def limited(self) -> bool:
+        """Tell whether any limit has triggered."""
+        return bool(self.notes)
+
+    def note(self, message: str) -> None:
+        """Record that a limit triggered, once per kind."""
+        if message not in self.notes:
+            self.notes.append(message)
+
+    def note_parts(self) -> None:
+        """Record that the part limit stopped reading."""
+        self.note(
+            f"limit: more than {self.limits.max_parts} MIME parts; the rest were not read "
+            "(they remain in the stored raw message)"
+        )
+
+    def note_nesting(self) -> None:
+        """Record that the nesting limit stopped reading."""
+        self.note(
+            f"limit: parts nested too deep (more than {self.limits.max_nesting} levels of "
+            "multipart or message/rfc822); inner parts were not read"
+        )
+
+    def note_text_cut(self) -> None:
+        """Record that the text was cut."""
+        self.text_cut = True
+        self.note(
+            f"limit: text longer than {self.limits.max_text_chars:,} characters was cut; "
+            "the full text is only in the stored raw message"
+        )
+
+
+@dataclass
 class MimeCollector:
-    """Mutable state of one walk over a MIME tree."""
+    """Mutable state of one walk over a MIME tree.
+
+    ``nesting`` is how many containers enclose the walked message (it is above zero for a
+    forwarded message); ``keep_data`` is False for forwarded messages, which are read only
+    for their text because the whole forward is already kept as one .eml attachment.
+    """
 
     hint: str | None
     embed_depth: int
     defects: list[str]
-    build: Callable[[Message, bytes, int], ParsedMail]
+    build: Callable[[Message, bytes, ParseBudget, int, int], ParsedMail]
+    budget: ParseBudget = field(default_factory=lambda: ParseBudget(DEFAULT_LIMITS))
+    nesting: int = 0
+    keep_data: bool = True
     bodies: list[Body] = field(default_factory=list)
     drafts: list[PartDraft] = field(default_factory=list)
     forwarded: list[ParsedMail] = field(default_factory=list)
@@ -180,8 +270,16 @@ class MimeCollector:
     report_type: str | None = None
 
     def child(self) -> MimeCollector:
-        """Return a fresh collector sharing this walk's hint, depth and defect list."""
-        return MimeCollector(self.hint, self.embed_depth, self.defects, self.build)
+        """Return a fresh collector sharing this walk's hint, depth, budget and defect list."""
+        return MimeCollector(
+            self.hint,
+            self.embed_depth,
+            self.defects,
+            self.build,
+            budget=self.budget,
+            nesting=self.nesting,
+            keep_data=self.keep_data,
+        )
 
     def merge(self, other: MimeCollector) -> None:
         """Take over everything but the bodies, which the caller chooses."""
@@ -223,14 +321,19 @@ class MimeCollector:
         payload = part.get_payload()
         if isinstance(payload, list):
             return b"".join(message_bytes(sub) for sub in payload if isinstance(sub, Message))
-        data = _raw_payload(part)
         cte = _transfer_encoding(header_value(part, "content-transfer-encoding"))
         if cte == "base64":
-            junk = sum(1 for b in data[:4096] if b not in _B64_ALPHABET)
-            if junk > len(data[:4096]) // 20:
+            stored = part.raw_text() if isinstance(part, _RawMessage) else None
+            sample = header_bytes(stored[:4096]) if stored is not None else b""
+            if stored is not None and stored.isascii() and _is_base64(sample):
+                # Decoding the parser's str directly saves a bytes copy of the whole payload.
+                return _decode_base64(stored)
+            data = _raw_payload(part)
+            if not _is_base64(data[:4096]):
                 self.note("Content-Transfer-Encoding base64 but body is not base64; kept raw")
                 return data
             return _decode_base64(data)
+        data = _raw_payload(part)
         if cte == "quoted-printable":
             return binascii.a2b_qp(data)
         if cte == "x-uuencode":
@@ -243,13 +346,17 @@ class MimeCollector:
 
     def walk(self, part: Message, depth: int = 0, related: bool = False) -> None:
         """Collect bodies, attachments and report data from a part and its children."""
-        if depth > MAX_MIME_DEPTH:
-            self.note("MIME nesting too deep; inner parts ignored")
+        if self.nesting + depth > self.budget.limits.max_nesting:
+            self.budget.note_nesting()
+            return
+        self.budget.walked_parts += 1
+        if self.budget.walked_parts > self.budget.limits.max_parts:
+            self.budget.note_parts()
             return
         ct = self.content_type(part)
         is_list = isinstance(part.get_payload(), list)
         if ct.value in ("message/rfc822", "message/global", "message/news"):
-            self.embedded(part, ct, related)
+            self.embedded(part, ct, related, depth)
         elif ct.value in ("message/delivery-status", "message/global-delivery-status"):
             self.status_texts.append(self.decode_text(self.payload(part), ct))
         elif is_list and ct.value.startswith("multipart/"):
@@ -343,7 +450,7 @@ class MimeCollector:
             elif sub_ct.value in ("message/rfc822", "message/global"):
                 self.returned_message(sub, sub_ct)
             elif sub_ct.value in ("text/rfc822-headers", "message/global-headers"):
-                headers = make_parser().parsebytes(self.payload(sub))
+                headers = make_parser().parsebytes(self.payload(sub), budget=self.budget)
                 self.returned_headers(headers)
             elif sub_ct.value in ("message/disposition-notification",):
                 continue
@@ -356,7 +463,7 @@ class MimeCollector:
         if isinstance(inner, list) and inner and isinstance(inner[0], Message):
             self.returned_headers(inner[0])
         else:
-            parsed = make_parser().parsebytes(self.payload(part))
+            parsed = make_parser().parsebytes(self.payload(part), budget=self.budget)
             self.returned_headers(parsed)
 
     def returned_headers(self, headers: Message) -> None:
@@ -365,7 +472,7 @@ class MimeCollector:
         if self.returned_subject is None and header_value(headers, "subject") is not None:
             self.returned_subject = decode_header(header_value(headers, "subject"), self.hint)[0]
 
-    def embedded(self, part: Message, ct: HeaderParams, related: bool) -> None:
+    def embedded(self, part: Message, ct: HeaderParams, related: bool, depth: int) -> None:
         """Keep a message/rfc822 part as an .eml attachment and parse it for its text."""
         disposition = self.disposition(part)
         cte = _transfer_encoding(header_value(part, "content-transfer-encoding"))
@@ -373,7 +480,8 @@ class MimeCollector:
         if isinstance(inner_payload, list) and cte not in ("base64", "quoted-printable"):
             head = inner_payload[0] if inner_payload else None
             inner_message = head if isinstance(head, Message) else Message()
-            data = message_bytes(inner_message)
+            # Only the outermost forward is serialised: each deeper one is inside its bytes.
+            data = message_bytes(inner_message) if self.keep_data else b""
         else:
             if isinstance(inner_payload, list):
                 # Illegal but seen: an encoded message/rfc822, which the parser has misread as
@@ -383,59 +491,71 @@ class MimeCollector:
                 data = _decode_base64(raw) if cte == "base64" else binascii.a2b_qp(raw)
             else:
                 data = self.payload(part)
-            inner_message = make_parser().parsebytes(data)
-        inner: ParsedMail | None = None
-        if self.embed_depth < MAX_EMBED_DEPTH:
-            inner = self.build(inner_message, data, self.embed_depth + 1)
-            self.forwarded.append(inner)
-            for defect in inner.defects:
-                if "nested too deep" in defect:
-                    self.note(defect)
-        else:
-            self.note("forwarded messages nested too deep; innermost kept only as attachment")
+            inner_message = make_parser().parsebytes(data, budget=self.budget)
+        inner = self.build(
+            inner_message, data, self.budget, self.embed_depth + 1, self.nesting + depth + 1
+        )
+        self.forwarded.append(inner)
         filename = disposition.params.get("filename") or ct.params.get("name")
         if not filename:
-            subject = inner.subject if inner is not None else ""
-            filename = (subject[:80] or "forwarded_message") + ".eml"
-        self.drafts.append(
-            PartDraft(
-                filename=filename,
-                content_type="message/rfc822",
-                data=data,
-                content_id=parse_msgid(header_value(part, "content-id")),
-                content_location=None,
-                related=related,
-            )
-        )
+            filename = (inner.subject[:80] or "forwarded_message") + ".eml"
+        content_id = parse_msgid(header_value(part, "content-id"))
+        self.add_draft(PartDraft(filename, "message/rfc822", data, content_id, None, related))
 
     def leaf(self, part: Message, ct: HeaderParams, related: bool) -> None:
         """Classify a single part as text body, HTML body or attachment."""
         disposition = self.disposition(part)
         filename = disposition.params.get("filename") or ct.params.get("name")
-        is_body = disposition.value != "attachment" and not filename
-        data = self.payload(part)
+        is_body = disposition.value != "attachment" and not filename and not self.compressed(part)
         if is_body and ct.value == "text/plain":
-            text = self.decode_text(data, ct)
+            text = self.decode_text(self.payload(part), ct)
             if (ct.params.get("format") or "").lower() == "flowed":
                 text = _unflow(text, (ct.params.get("delsp") or "").lower() == "yes")
             self.bodies.append(Body(self.extract_uuencoded(text), None))
             return
         if is_body and ct.value == "text/html":
-            self.bodies.append(Body(None, self.decode_html(data, ct)))
+            self.bodies.append(self.html_body(self.payload(part), ct))
             return
-        self.drafts.append(
-            PartDraft(
-                filename=filename,
-                content_type=ct.value,
-                data=data,
-                content_id=parse_msgid(header_value(part, "content-id")),
-                content_location=_location(header_value(part, "content-location")),
-                related=related,
-            )
+        if not self.keep_data:
+            return  # a forwarded message's attachments are inside its .eml already
+        draft = PartDraft(
+            filename=filename,
+            content_type=ct.value,
+            data=self.payload(part),
+            content_id=parse_msgid(header_value(part, "content-id")),
+            content_location=_location(header_value(part, "content-location")),
+            related=related,
         )
+        self.add_draft(draft)
 
-    def decode_text(self, data: bytes, ct: HeaderParams) -> str:
-        """Decode a text body to str with charset detection, noting problems."""
+    def compressed(self, part: Message) -> bool:
+        """Tell whether a part declares compressed content, which is never decompressed."""
+        value = header_value(part, "content-encoding")
+        if value is None:
+            return False
+        coding = unfold(value).strip().lower()
+        if coding not in _COMPRESSED:
+            return False
+        self.note(f"part with Content-Encoding {coding} kept as an attachment, not decompressed")
+        return True
+
+    def add_draft(self, draft: PartDraft) -> None:
+        """Keep an attachment, or only list it once ParseLimits.max_attachments is reached."""
+        if not self.keep_data:
+            return
+        limit = self.budget.limits.max_attachments
+        if self.budget.kept_attachments >= limit:
+            self.budget.note(
+                f"limit: more than {limit} attachments; the rest are listed with name and "
+                "size only, their data is only in the stored raw message"
+            )
+            draft.omitted_size = len(draft.data)
+            draft.data = b""
+        else:
+            self.budget.kept_attachments += 1
+        self.drafts.append(draft)
+
+    def _decode(self, data: bytes, ct: HeaderParams) -> str:
         decoded = decode_bytes(data, ct.params.get("charset"))
         if decoded.note:
             self.note(f"{ct.value} body: {decoded.note}")
@@ -443,14 +563,63 @@ class MimeCollector:
             self.note(f"{ct.value} body: undecodable bytes replaced")
         return normalise_newlines(decoded.text)
 
+    def decode_text(self, data: bytes, ct: HeaderParams) -> str:
+        """Decode a text body to str with charset detection, within the text limit."""
+        budget = self.budget
+        if budget.text_left <= 0:
+            if data.strip():
+                budget.note_text_cut()
+            return ""
+        # No charset needs more than 4 bytes a character once a line has started, so this
+        # many bytes always give the characters still allowed; the rest is never decoded.
+        allowed = budget.text_left * 4 + 4
+        if len(data) > allowed:
+            data = _cut_at_line_end(data, allowed)
+            budget.note_text_cut()
+        text = self._decode(data, ct)
+        if len(text) > budget.text_left:
+            text = text[: budget.text_left]
+            budget.note_text_cut()
+        budget.text_left -= len(text)
+        return text
+
+    def html_body(self, data: bytes, ct: HeaderParams) -> Body:
+        """Return an HTML body, or its tag-stripped text once ParseLimits.max_html_bytes is hit."""
+        budget = self.budget
+        ct = _html_charset(data, ct)
+        if len(data) <= budget.html_left:
+            budget.html_left -= len(data)
+            return Body(None, self.decode_html(data, ct))
+        budget.note(
+            f"limit: HTML over {budget.limits.max_html_bytes:,} bytes was not sanitised or "
+            "rendered; its text is shown as escaped plain text"
+        )
+        budget.html_left = 0
+        # Window by window, so that a huge body is never decoded whole; windows end after a
+        # ">", where no tag is cut and every Japanese charset is back in its initial state.
+        window = max(budget.limits.max_html_bytes, _HTML_WINDOW)
+        pieces: list[str] = []
+        pos = 0
+        while pos < len(data) and budget.text_left > 0:
+            end = min(pos + window, len(data))
+            if end < len(data):
+                close = data.rfind(b">", pos, end)
+                end = close + 1 if close >= pos else end
+            text = crude_text(self._decode(data[pos:end], ct))
+            if len(text) > budget.text_left:
+                budget.note_text_cut()
+                text = text[: budget.text_left]
+            budget.text_left -= len(text)
+            pieces.append(text)
+            pos = end
+        if pos < len(data):
+            budget.note_text_cut()
+        text = "\n".join(piece for piece in pieces if piece)
+        return Body(text, "<pre>" + html.escape(text) + "</pre>")
+
     def decode_html(self, data: bytes, ct: HeaderParams) -> str:
         """Decode an HTML body, taking the charset from a meta tag when undeclared."""
-        if not ct.params.get("charset"):
-            match = _META_CHARSET_RE.search(data[:8192])
-            if match:
-                sniffed = match.group(1).decode("ascii", errors="replace")
-                ct = HeaderParams(value=ct.value, params={**ct.params, "charset": sniffed})
-        markup = self.decode_text(data, ct)
+        markup = self._decode(data, _html_charset(data, ct))
         if is_pathological_html(markup):
             self.note("HTML too deeply nested or malformed to render; shown as plain text")
         return markup
@@ -472,11 +641,36 @@ class MimeCollector:
             if not data:
                 continue
             name = match.group("name").strip()
-            self.drafts.append(PartDraft(name, _guess_type(name), data, None, None, False))
+            self.add_draft(PartDraft(name, _guess_type(name), data, None, None, False))
             pieces.append(text[pos : match.start()])
             pos = end.end()
         pieces.append(text[pos:])
         return "".join(pieces)
+
+
+def _html_charset(data: bytes, ct: HeaderParams) -> HeaderParams:
+    """Return the Content-Type with the charset of a meta tag when none is declared."""
+    if ct.params.get("charset"):
+        return ct
+    match = _META_CHARSET_RE.search(data[:8192])
+    if not match:
+        return ct
+    sniffed = match.group(1).decode("ascii", errors="replace")
+    return HeaderParams(value=ct.value, params={**ct.params, "charset": sniffed})
+
+
+def _is_base64(sample: bytes) -> bool:
+    """Tell whether the start of a payload looks like base64 (at most 5% other bytes)."""
+    junk = sum(1 for b in sample if b not in _B64_ALPHABET)
+    return junk <= len(sample) // 20
+
+
+def _cut_at_line_end(data: bytes, limit: int) -> bytes:
+    """Return at most ``limit`` bytes, ending at a line end when there is one near it."""
+    # Every Japanese mail charset is back in its initial state at a line end (ISO-2022-JP
+    # must switch back to ASCII before it), so a cut there decodes cleanly.
+    end = data.rfind(b"\n", max(0, limit - 65536), limit)
+    return data[: end + 1] if end >= 0 else data[:limit]
 
 
 def header_value(part: Message, name: str) -> str | None:
@@ -488,17 +682,37 @@ def header_value(part: Message, name: str) -> str | None:
     return None
 
 
+class _TooDeep(Exception):
+    """Raised inside the stdlib parser to stop it before it recurses too deep."""
+
+
 class _RawMessage(Message):
-    """Message that exposes its undecoded payload octets."""
+    """Message that exposes its undecoded payload octets and knows how deep it sits."""
+
+    def __init__(self, policy: Policy = email_policy.compat32, max_depth: int | None = None):
+        super().__init__(policy)
+        self.depth = 0
+        self.max_depth = max_depth
+
+    def attach(self, payload: Message | str) -> None:
+        """Add a sub-part, refusing to go deeper than ``max_depth``."""
+        if isinstance(payload, _RawMessage):
+            payload.depth = self.depth + 1
+            if self.max_depth is not None and payload.depth > self.max_depth:
+                raise _TooDeep
+        super().attach(payload)
+
+    def raw_text(self) -> str | None:
+        """Return the stored payload str (octets as surrogate escapes), or None."""
+        payload = getattr(self, "_payload", None)
+        return payload if isinstance(payload, str) else None
 
     def raw_payload(self) -> bytes:
         """Return the body octets exactly as received, before any charset decoding."""
         # get_payload() re-decodes 8-bit bodies with the declared charset and errors="replace",
         # which destroys mislabelled Japanese text; the stored string still has every octet.
-        payload = getattr(self, "_payload", None)
-        if payload is None or isinstance(payload, list):
-            return b""
-        return header_bytes(payload)
+        payload = self.raw_text()
+        return b"" if payload is None else header_bytes(payload)
 
 
 def _raw_payload(part: Message) -> bytes:
@@ -508,9 +722,65 @@ def _raw_payload(part: Message) -> bytes:
     return payload if isinstance(payload, bytes) else b""
 
 
-def make_parser() -> BytesParser:
+class _Factory:
+    """Make the parser's messages, counting them against the budget."""
+
+    def __init__(self, budget: ParseBudget) -> None:
+        self.budget = budget
+        self.max_depth = max(_PARSER_MAX_DEPTH, budget.limits.max_nesting + 1)
+        self.root: _RawMessage | None = None
+        self.armed = False  # FeedParser calls the factory once to probe it; that one is no part
+
+    def __call__(self, policy: Policy = email_policy.compat32) -> _RawMessage:
+        message = _RawMessage(policy, self.max_depth)
+        if self.armed:
+            self.budget.parsed_parts += 1
+            if self.root is None:
+                self.root = message
+        return message
+
+
+class MailParser:
+    """Lenient bytes parser whose messages keep their raw payload octets, within limits."""
+
+    def parsebytes(
+        self,
+        data: bytes,
+        *,
+        budget: ParseBudget | None = None,
+        prefix: bytes = b"",
+        start: int = 0,
+    ) -> Message:
+        """Parse ``prefix`` + ``data[start:]``, stopping at the part and nesting limits."""
+        budget = budget if budget is not None else ParseBudget(DEFAULT_LIMITS)
+        factory = _Factory(budget)
+        parser = FeedParser(factory, policy=email_policy.compat32)
+        factory.armed = True
+        try:
+            for chunk in _chunks(prefix, data, start):
+                parser.feed(chunk)
+                if budget.parsed_parts > budget.limits.max_parts:
+                    budget.note_parts()
+                    break
+            return parser.close()
+        except _TooDeep:
+            # The parser is dead, but everything it read hangs off the root already.
+            budget.note_nesting()
+            return factory.root if factory.root is not None else _RawMessage()
+
+
+def _chunks(prefix: bytes, data: bytes, start: int) -> Iterator[str]:
+    """Yield the input as str slices, as the stdlib bytes parser would see it."""
+    if prefix:
+        yield str(prefix, "ascii", "surrogateescape")
+    view = memoryview(data)
+    for pos in range(start, len(data), _FEED_CHUNK):
+        yield str(view[pos : pos + _FEED_CHUNK], "ascii", "surrogateescape")
+
+
+def make_parser() -> MailParser:
     """Return a lenient bytes parser whose messages keep their raw payload octets."""
-    return BytesParser(_class=_RawMessage, policy=email_policy.compat32)
+    return MailParser()
 
 
 def _location(value: object | None) -> str | None:

@@ -18,6 +18,10 @@ from support.mail.config import mailbox_config
 from support.mail.fetch import fetch_folder
 from support.mail.ingest import MailboxConfig
 
+# Every mapped table: tickets refer to users, and `support mail fetch` imports nothing of
+# auth by itself, so without this the first flush fails with NoReferencedTableError.
+from support.metadata import target_metadata as _every_table  # noqa: F401
+
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 60.0

@@ -1,0 +1,1 @@
+"""Municipality complaint policies as YAML data, one file per municipality id."""
