@@ -75,7 +75,6 @@ class Settings(BaseSettings):
         default=None, description="Municipality policy files; empty: the bundled ones."
     )
     mail_batch_size: int = Field(default=100, ge=1, le=5000)
-    mail_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1024)
 
     @property
     def resolved_database_url(self) -> str:

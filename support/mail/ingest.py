@@ -266,6 +266,12 @@ def _store(
             reopen=not parsed.is_auto and not item.is_loop,
         )
     problems = [*parsed.defects, *item.problems]
+    if parsed.limited:
+        problems.insert(
+            0,
+            "上限を超えたため、このメールの一部（本文・添付ファイル）は表示を省略しています。"
+            "元のメールはそのまま保存されています",
+        )
     message = MailMessage(
         ticket_id=item.ticket.id,
         direction="inbound",
@@ -304,7 +310,8 @@ def _store(
                 content_id=part.content_id,
                 inline=part.inline,
                 part_index=index,
-                sha256=hashlib.sha256(part.data).hexdigest(),
+                # An attachment over the limits is listed without its bytes: no digest to give.
+                sha256="" if part.omitted else hashlib.sha256(part.data).hexdigest(),
             )
         )
     if item.bounce_of is not None:

@@ -378,9 +378,9 @@ def _build(
     text = "\n\n".join(part for part in readable if part.strip())
     if not text and collector.status_texts:
         text = "\n\n".join(t.strip("\n") for t in collector.status_texts)
-    for inner in collector.forwarded:
-        block = _forward_block(inner)
-        text = f"{text}\n\n{block}" if text else block
+    # One join rather than one copy of the growing text per forwarded message.
+    blocks = [_forward_block(inner) for inner in collector.forwarded]
+    text = "\n\n".join([text, *blocks] if text else blocks)
     htmls = [body.html for body in collector.bodies if body.html]
     html = sanitize_html("\n".join(htmls)).strip() if htmls else None
 
@@ -397,8 +397,10 @@ def _build(
             collector.status_texts, collector.returned_id, collector.returned_subject
         )
     auto_kind = classify_auto(headers, from_addr, from_name, subject, collector.report_type)
-    # Without its body a multipart header makes the stdlib report missing boundaries: noise.
-    for item in _python_defects(message, budget.limits) if read_body else []:
+    # A body left unread (or a parse stopped at a limit) makes the stdlib report missing
+    # boundaries and the like: noise next to the limit's own defect.
+    complete = read_body and not budget.parse_stopped
+    for item in _python_defects(message, budget.limits) if complete else []:
         if item not in defects:
             defects.append(item)
     text = text.rstrip()

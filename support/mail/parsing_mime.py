@@ -69,6 +69,7 @@ _IGNORED_ALTERNATIVES = frozenset({"text/watch-html", "text/x-amp-html"})
 _META_CHARSET_RE = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:-]+)", re.I)
 _UU_BEGIN_RE = re.compile(r"^begin [0-7]{3,4} (?P<name>[^\r\n]+?)[ \t]*\r?$", re.M)
 _UU_END_RE = re.compile(r"^end[ \t]*\r?$", re.M)
+_UU_BEGIN_BYTES_RE = re.compile(rb"^begin [0-7]{3,4} ", re.M)
 _DIGITS_RE = re.compile(r"[0-9]+")
 _LINKISH_RE = re.compile(r"(?:https?|ftp|mailto|tel|cid):\S+|\S+@\S+|<[^<>\s]*>", re.I)
 _B64_CLEAN_RE = re.compile(rb"[^A-Za-z0-9+/=]")
@@ -206,6 +207,7 @@ class ParseBudget:
     text_left: int = 0
     html_left: int = 0
     text_cut: bool = False
+    parse_stopped: bool = False
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -508,10 +510,15 @@ class MimeCollector:
         filename = disposition.params.get("filename") or ct.params.get("name")
         is_body = disposition.value != "attachment" and not filename and not self.compressed(part)
         if is_body and ct.value == "text/plain":
-            text = self.decode_text(self.payload(part), ct)
+            data = self.payload(part)
+            # A uuencoded attachment is cut out before the text limit applies: cutting the
+            # bytes first could cut a big one in half and lose it.
+            whole = _UU_BEGIN_BYTES_RE.search(data) is not None
+            text = self._decode(data, ct) if whole else self.decode_text(data, ct)
             if (ct.params.get("format") or "").lower() == "flowed":
                 text = _unflow(text, (ct.params.get("delsp") or "").lower() == "yes")
-            self.bodies.append(Body(self.extract_uuencoded(text), None))
+            text = self.extract_uuencoded(text)
+            self.bodies.append(Body(self.charge(text) if whole else text, None))
             return
         if is_body and ct.value == "text/html":
             self.bodies.append(self.html_body(self.payload(part), ct))
@@ -570,16 +577,21 @@ class MimeCollector:
             if data.strip():
                 budget.note_text_cut()
             return ""
-        # No charset needs more than 4 bytes a character once a line has started, so this
-        # many bytes always give the characters still allowed; the rest is never decoded.
+        # Text takes at most 4 bytes a character (UTF-8), so this many bytes hold all the
+        # characters still allowed; the rest is never decoded. (Should escape-heavy
+        # ISO-2022-JP need more, the cut is still marked.)
         allowed = budget.text_left * 4 + 4
         if len(data) > allowed:
             data = _cut_at_line_end(data, allowed)
             budget.note_text_cut()
-        text = self._decode(data, ct)
+        return self.charge(self._decode(data, ct))
+
+    def charge(self, text: str) -> str:
+        """Take decoded text from the text budget, cutting what is over it."""
+        budget = self.budget
         if len(text) > budget.text_left:
-            text = text[: budget.text_left]
             budget.note_text_cut()
+            text = text[: max(budget.text_left, 0)]
         budget.text_left -= len(text)
         return text
 
@@ -761,11 +773,13 @@ class MailParser:
                 parser.feed(chunk)
                 if budget.parsed_parts > budget.limits.max_parts:
                     budget.note_parts()
+                    budget.parse_stopped = True
                     break
             return parser.close()
         except _TooDeep:
             # The parser is dead, but everything it read hangs off the root already.
             budget.note_nesting()
+            budget.parse_stopped = True
             return factory.root if factory.root is not None else _RawMessage()
 
 

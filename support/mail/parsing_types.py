@@ -35,6 +35,11 @@ class ParseLimits:
     max_html_bytes: int = 2 * MIB
     max_nesting: int = 10
 
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"ParseLimits.{name} must be a non-negative int, not {value!r}")
+
 
 DEFAULT_LIMITS = ParseLimits()
 

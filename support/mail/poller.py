@@ -113,8 +113,18 @@ def run_pollers(pollers: list[FolderPoller]) -> None:
     stop = threading.Event()
     for poller in pollers:
         poller.stop = stop
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def request_stop(*_: object) -> None:
+        stop.set()
+        # A poller waiting in IDLE sees `stop` only when the wait ends, up to IDLE_SECONDS
+        # later: wake it now (interrupt() is the one call that is safe from another thread).
+        for poller in pollers:
+            interrupt = getattr(poller.fetcher, "interrupt", None)
+            if callable(interrupt):
+                interrupt()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
     threads = start_pollers(pollers)
     stop.wait()
     for thread in threads:

@@ -353,6 +353,29 @@ class TestUnparseableMail:
             assert s.get_one(MailRaw, outcome.message_id).data == raw
             assert s.get_one(Ticket, outcome.ticket_id).status == TicketStatus.OPEN
 
+    def test_mail_over_the_attachment_limit_is_stored_and_flagged_for_operators(
+        self, world: Database
+    ) -> None:
+        msg = EmailMessage()
+        msg["From"] = "x@example.jp"
+        msg["To"] = "support-ise@furusato-desk.example.jp"
+        msg["Subject"] = "写真を大量に送ります"
+        msg.set_content("破損の写真です")
+        for n in range(320):
+            msg.add_attachment(b"x", maintype="image", subtype="jpeg", filename=f"写真{n}.jpg")
+        raw = msg.as_bytes()
+        with world.factory() as s:
+            outcome = ingest(session=s, raw=raw, config=CONFIG)
+            s.commit()
+            stored = s.get_one(MailMessage, outcome.message_id)
+            assert stored.problems[0].startswith("上限を超えたため")
+            parts = s.scalars(
+                select(MailAttachment).where(MailAttachment.message_id == stored.id)
+            ).all()
+            assert len(parts) == 320
+            assert sum(1 for p in parts if p.sha256 == "") == 20
+            assert s.get_one(MailRaw, stored.id).data == raw
+
     def test_long_subject_is_cut_for_the_ticket_but_kept_on_the_message(
         self, world: Database
     ) -> None:
