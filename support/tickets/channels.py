@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from support.db import utcnow
@@ -26,8 +26,10 @@ _REOPEN_FROM = {TicketStatus.REPLIED.value, TicketStatus.CLOSED.value}
 
 def donor_id_by_email(*, session: Session, email: str) -> str | None:
     """Return the donor with this address when exactly one has it; shared addresses name nobody."""
+    # Donor addresses are stored lower-cased (see world import and update_donor), so the plain
+    # index on donors.email serves this lookup; lower(email) in SQL would scan the table.
     found = session.scalars(
-        select(Donor.id).where(func.lower(Donor.email) == email.strip().lower()).limit(2)
+        select(Donor.id).where(Donor.email == email.strip().lower()).limit(2)
     ).all()
     return found[0] if len(found) == 1 else None
 

@@ -113,6 +113,8 @@ def update_donor(*, session: Session, actor: Actor, donor_id: str, change: Donor
     if donor is None:
         raise NotFound()
     fields = change.model_dump(exclude_unset=True)
+    if fields.get("email"):
+        fields["email"] = str(fields["email"]).lower()
     if any(value is None for key, value in fields.items() if key == "name"):
         raise BadInput("氏名は空にできません")
     changed = sorted(k for k, v in fields.items() if getattr(donor, k) != v)

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
@@ -49,6 +49,12 @@ class WorldDonor(_Item):
     name: str
     kana: str | None = None
     email: str | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _lower_email(cls, value: str | None) -> str | None:
+        # Stored lower-cased so that inbound mail finds its donor through the plain index.
+        return value.lower() if value else value
     phone: str | None = None
     postal_code: str | None = None
     address: str | None = None

@@ -107,6 +107,8 @@ class TestFetchFolder:
             factory=database.factory, fetcher=box, account="main", folder="INBOX", config=CONFIG
         )
         assert _messages(database) == 5
+        # The refetch found the batch already stored and flagged it: nothing left unmarked.
+        assert box.processed["INBOX"] == set(range(1, 6))
 
     def test_crash_before_commit_refetches_the_batch(
         self, database: Database, monkeypatch: pytest.MonkeyPatch
