@@ -55,6 +55,7 @@ class WorldDonor(_Item):
     def _lower_email(cls, value: str | None) -> str | None:
         # Stored lower-cased so that inbound mail finds its donor through the plain index.
         return value.lower() if value else value
+
     phone: str | None = None
     postal_code: str | None = None
     address: str | None = None
