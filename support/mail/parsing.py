@@ -36,6 +36,8 @@ from email.message import Message
 
 from support.mail.parsing_auto import build_delivery_report, classify_auto
 from support.mail.parsing_charsets import decode_bytes
+from support.mail.parsing_decode import normalise_newlines
+from support.mail.parsing_feed import ParseBudget, make_parser
 from support.mail.parsing_headers import (
     decode_header,
     parse_addresses,
@@ -45,15 +47,7 @@ from support.mail.parsing_headers import (
     parse_msgids,
 )
 from support.mail.parsing_html import sanitize_html
-from support.mail.parsing_mime import (
-    EXTENSIONS,
-    MimeCollector,
-    ParseBudget,
-    PartDraft,
-    header_value,
-    make_parser,
-    normalise_newlines,
-)
+from support.mail.parsing_mime import EXTENSIONS, MimeCollector, PartDraft, header_value
 from support.mail.parsing_types import (
     DEFAULT_LIMITS,
     MIB,

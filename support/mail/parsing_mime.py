@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import binascii
-import contextlib
 import html
 import io
 import re
-import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from email import policy as email_policy
-from email.feedparser import FeedParser
 from email.generator import BytesGenerator
 from email.message import Message
-from email.policy import Policy
-from typing import AnyStr
 
 from support.mail.parsing_charsets import decode_bytes
+from support.mail.parsing_decode import (
+    B64_ALPHABET,
+    decode_base64,
+    decode_uu_lines,
+    decode_uu_payload,
+    normalise_newlines,
+    numbers_in,
+    transfer_encoding,
+    unflow,
+)
+from support.mail.parsing_feed import ParseBudget, RawMessage, make_parser, raw_payload_of
 from support.mail.parsing_headers import (
     HeaderParams,
     decode_header,
@@ -28,16 +33,8 @@ from support.mail.parsing_headers import (
     unfold,
 )
 from support.mail.parsing_html import crude_text, html_to_text, is_pathological_html
-from support.mail.parsing_types import DEFAULT_LIMITS, ParsedMail, ParseLimits
+from support.mail.parsing_types import DEFAULT_LIMITS, ParsedMail
 
-# The stdlib parser recurses once per nesting level and hits Python's recursion limit at a
-# few hundred levels. It is stopped at this depth, or at max_nesting + 1 if that is deeper:
-# deep enough that a forwarded chain past max_nesting is still parsed whole, so its .eml
-# attachment is complete and the parts after it are read.
-_PARSER_MAX_DEPTH = 100
-# Input is fed to the stdlib parser in slices this big, so that no str copy of the whole mail
-# is ever built and the part count can be checked as parsing goes.
-_FEED_CHUNK = 32 * 1024
 # HTML over ParseLimits.max_html_bytes is reduced to text this many bytes (at least) at a time.
 _HTML_WINDOW = 256 * 1024
 # Content-Encoding values that mean compressed data; those parts are never decompressed.
@@ -70,102 +67,6 @@ _META_CHARSET_RE = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?\s*([A-Za-z0-9_.:
 _UU_BEGIN_RE = re.compile(r"^begin [0-7]{3,4} (?P<name>[^\r\n]+?)[ \t]*\r?$", re.M)
 _UU_END_RE = re.compile(r"^end[ \t]*\r?$", re.M)
 _UU_BEGIN_BYTES_RE = re.compile(rb"^begin [0-7]{3,4} ", re.M)
-_DIGITS_RE = re.compile(r"[0-9]+")
-_LINKISH_RE = re.compile(r"(?:https?|ftp|mailto|tel|cid):\S+|\S+@\S+|<[^<>\s]*>", re.I)
-_B64_CLEAN_RE = re.compile(rb"[^A-Za-z0-9+/=]")
-_B64_SEGMENT_RE = re.compile(rb"[A-Za-z0-9+/]+=*")
-_B64_ALPHABET = frozenset(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n \t"
-)
-
-
-# --- decoding helpers --------------------------------------------------------------------
-
-
-def _numbers(text: str) -> list[str]:
-    """Return the sorted numbers of a text, ignoring URLs and addresses (links differ)."""
-    text = _LINKISH_RE.sub(" ", unicodedata.normalize("NFKC", text))
-    return sorted(_DIGITS_RE.findall(text))
-
-
-def _transfer_encoding(value: object | None) -> str:
-    if value is None:
-        return "7bit"
-    text = unfold(header_bytes(value).decode("ascii", errors="replace")).strip().lower()
-    text = re.sub(r"[\s_]+", "-", text.split(";", 1)[0].strip())
-    if text in ("quoted-printable", "qp", "quotedprintable"):
-        return "quoted-printable"
-    if text in ("base64", "base-64", "b64"):
-        return "base64"
-    if text in ("x-uuencode", "uuencode", "x-uue", "uue"):
-        return "x-uuencode"
-    if text in ("7bit", "7-bit", "8bit", "8-bit", "binary", ""):
-        return "7bit"
-    return "unknown:" + text
-
-
-def _only_trailing_padding(data: AnyStr, equals: AnyStr, pad: AnyStr) -> bool:
-    """Tell whether "=" appears only as trailing padding, without copying the data."""
-    # rstrip() of the whole payload would copy it; padding and line ends fit in the tail.
-    tail = data[-256:]
-    end = len(data) - len(tail) + len(tail.rstrip(pad))
-    if end == len(data) - len(tail) and len(data) > len(tail):
-        end = len(data.rstrip(pad))  # the whole tail was padding: rare, so copying is fine
-    return data.find(equals, 0, end) == -1
-
-
-def _decode_base64(data: bytes | str) -> bytes:
-    """Decode base64 from bytes or from an ASCII str (the parser's payload, without a copy)."""
-    if isinstance(data, str):
-        single = _only_trailing_padding(data, "=", "\r\n\t =")
-    else:
-        single = _only_trailing_padding(data, b"=", b"\r\n\t =")
-    if single:
-        # Fast path for the usual single chunk: a2b_base64 skips line breaks by itself.
-        with contextlib.suppress(binascii.Error, ValueError):
-            return binascii.a2b_base64(data)
-    if isinstance(data, str):
-        data = header_bytes(data)
-    # Split at padding so concatenated base64 chunks are all decoded, not just the first.
-    out = bytearray()
-    for segment in _B64_SEGMENT_RE.findall(_B64_CLEAN_RE.sub(b"", data)):
-        body = segment.rstrip(b"=")
-        if len(body) % 4 == 1:
-            body = body[:-1]
-        body += b"=" * (-len(body) % 4)
-        try:
-            out.extend(binascii.a2b_base64(body))
-        except (binascii.Error, ValueError):
-            continue
-    return bytes(out)
-
-
-def _uu_line(line: str) -> bytes:
-    if not line or line.strip() in ("", "`"):
-        return b""
-    encoded = line.encode("ascii", errors="replace")
-    try:
-        return binascii.a2b_uu(encoded)
-    except binascii.Error:
-        # Some encoders pad lines with junk; the length byte tells what is real.
-        count = ((encoded[0] - 32) & 63) * 4 + 5
-        try:
-            return binascii.a2b_uu(encoded[: count // 3])
-        except binascii.Error:
-            return b""
-
-
-def _decode_uu_lines(lines: Sequence[str]) -> bytes:
-    return b"".join(_uu_line(line.rstrip("\r")) for line in lines)
-
-
-def _decode_uu_payload(data: bytes) -> bytes:
-    text = data.decode("ascii", errors="replace")
-    lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if line.startswith("begin ")), -1)
-    body = lines[start + 1 :] if start >= 0 else lines
-    end = next((i for i, line in enumerate(body) if line.strip() == "end"), len(body))
-    return _decode_uu_lines(body[:end])
 
 
 @dataclass
@@ -194,57 +95,6 @@ class Body:
         if self.text is not None and self.text.strip():
             return self.text
         return html_to_text(self.html) if self.html else ""
-
-
-@dataclass
-class ParseBudget:
-    """What is left of the ParseLimits during one parse, shared by every part and forward."""
-
-    limits: ParseLimits
-    parsed_parts: int = 0
-    walked_parts: int = 0
-    kept_attachments: int = 0
-    text_left: int = 0
-    html_left: int = 0
-    text_cut: bool = False
-    parse_stopped: bool = False
-    notes: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.text_left = self.limits.max_text_chars
-        self.html_left = self.limits.max_html_bytes
-
-    @property
-    def limited(self) -> bool:
-        """Tell whether any limit has triggered."""
-        return bool(self.notes)
-
-    def note(self, message: str) -> None:
-        """Record that a limit triggered, once per kind."""
-        if message not in self.notes:
-            self.notes.append(message)
-
-    def note_parts(self) -> None:
-        """Record that the part limit stopped reading."""
-        self.note(
-            f"limit: more than {self.limits.max_parts} MIME parts; the rest were not read "
-            "(they remain in the stored raw message)"
-        )
-
-    def note_nesting(self) -> None:
-        """Record that the nesting limit stopped reading."""
-        self.note(
-            f"limit: parts nested too deep (more than {self.limits.max_nesting} levels of "
-            "multipart or message/rfc822); inner parts were not read"
-        )
-
-    def note_text_cut(self) -> None:
-        """Record that the text was cut."""
-        self.text_cut = True
-        self.note(
-            f"limit: text longer than {self.limits.max_text_chars:,} characters was cut; "
-            "the full text is only in the stored raw message"
-        )
 
 
 @dataclass
@@ -323,23 +173,23 @@ class MimeCollector:
         payload = part.get_payload()
         if isinstance(payload, list):
             return b"".join(message_bytes(sub) for sub in payload if isinstance(sub, Message))
-        cte = _transfer_encoding(header_value(part, "content-transfer-encoding"))
+        cte = transfer_encoding(header_value(part, "content-transfer-encoding"))
         if cte == "base64":
-            stored = part.raw_text() if isinstance(part, _RawMessage) else None
+            stored = part.raw_text() if isinstance(part, RawMessage) else None
             sample = header_bytes(stored[:4096]) if stored is not None else b""
             if stored is not None and stored.isascii() and _is_base64(sample):
                 # Decoding the parser's str directly saves a bytes copy of the whole payload.
-                return _decode_base64(stored)
-            data = _raw_payload(part)
+                return decode_base64(stored)
+            data = raw_payload_of(part)
             if not _is_base64(data[:4096]):
                 self.note("Content-Transfer-Encoding base64 but body is not base64; kept raw")
                 return data
-            return _decode_base64(data)
-        data = _raw_payload(part)
+            return decode_base64(data)
+        data = raw_payload_of(part)
         if cte == "quoted-printable":
             return binascii.a2b_qp(data)
         if cte == "x-uuencode":
-            return _decode_uu_payload(data)
+            return decode_uu_payload(data)
         if cte.startswith("unknown:"):
             self.note(f"unknown Content-Transfer-Encoding {cte[8:]!r}; body kept raw")
         return data
@@ -416,7 +266,7 @@ class MimeCollector:
         if len(text.strip()) < 20 and len(html_text) > 200:
             self.note("text/plain alternative is only a placeholder; text taken from HTML")
             return html_text
-        if _numbers(text) != _numbers(html_text):
+        if numbers_in(text) != numbers_in(html_text):
             self.note(
                 "text/plain and text/html alternatives disagree (different numbers); "
                 "check the HTML version"
@@ -477,7 +327,7 @@ class MimeCollector:
     def embedded(self, part: Message, ct: HeaderParams, related: bool, depth: int) -> None:
         """Keep a message/rfc822 part as an .eml attachment and parse it for its text."""
         disposition = self.disposition(part)
-        cte = _transfer_encoding(header_value(part, "content-transfer-encoding"))
+        cte = transfer_encoding(header_value(part, "content-transfer-encoding"))
         inner_payload = part.get_payload()
         if isinstance(inner_payload, list) and cte not in ("base64", "quoted-printable"):
             head = inner_payload[0] if inner_payload else None
@@ -490,7 +340,7 @@ class MimeCollector:
                 # a message. Serialise what it read, undo the encoding, then parse afresh.
                 self.note(f"message/rfc822 with {cte} transfer encoding")
                 raw = b"".join(message_bytes(m) for m in inner_payload if isinstance(m, Message))
-                data = _decode_base64(raw) if cte == "base64" else binascii.a2b_qp(raw)
+                data = decode_base64(raw) if cte == "base64" else binascii.a2b_qp(raw)
             else:
                 data = self.payload(part)
             inner_message = make_parser().parsebytes(data, budget=self.budget)
@@ -516,7 +366,7 @@ class MimeCollector:
             whole = _UU_BEGIN_BYTES_RE.search(data) is not None
             text = self._decode(data, ct) if whole else self.decode_text(data, ct)
             if (ct.params.get("format") or "").lower() == "flowed":
-                text = _unflow(text, (ct.params.get("delsp") or "").lower() == "yes")
+                text = unflow(text, (ct.params.get("delsp") or "").lower() == "yes")
             text = self.extract_uuencoded(text)
             self.bodies.append(Body(self.charge(text) if whole else text, None))
             return
@@ -649,7 +499,7 @@ class MimeCollector:
             if end is None:
                 break  # no "end" line further on, so no later block can be complete either
             lines = text[match.end() : end.start()].strip("\r\n").split("\n")
-            data = _decode_uu_lines(lines)
+            data = decode_uu_lines(lines)
             if not data:
                 continue
             name = match.group("name").strip()
@@ -673,7 +523,7 @@ def _html_charset(data: bytes, ct: HeaderParams) -> HeaderParams:
 
 def _is_base64(sample: bytes) -> bool:
     """Tell whether the start of a payload looks like base64 (at most 5% other bytes)."""
-    junk = sum(1 for b in sample if b not in _B64_ALPHABET)
+    junk = sum(1 for b in sample if b not in B64_ALPHABET)
     return junk <= len(sample) // 20
 
 
@@ -692,109 +542,6 @@ def header_value(part: Message, name: str) -> str | None:
         if str(key).lower() == name:
             return str(value)
     return None
-
-
-class _TooDeep(Exception):
-    """Raised inside the stdlib parser to stop it before it recurses too deep."""
-
-
-class _RawMessage(Message):
-    """Message that exposes its undecoded payload octets and knows how deep it sits."""
-
-    def __init__(self, policy: Policy = email_policy.compat32, max_depth: int | None = None):
-        super().__init__(policy)
-        self.depth = 0
-        self.max_depth = max_depth
-
-    def attach(self, payload: Message | str) -> None:
-        """Add a sub-part, refusing to go deeper than ``max_depth``."""
-        if isinstance(payload, _RawMessage):
-            payload.depth = self.depth + 1
-            if self.max_depth is not None and payload.depth > self.max_depth:
-                raise _TooDeep
-        super().attach(payload)
-
-    def raw_text(self) -> str | None:
-        """Return the stored payload str (octets as surrogate escapes), or None."""
-        payload = getattr(self, "_payload", None)
-        return payload if isinstance(payload, str) else None
-
-    def raw_payload(self) -> bytes:
-        """Return the body octets exactly as received, before any charset decoding."""
-        # get_payload() re-decodes 8-bit bodies with the declared charset and errors="replace",
-        # which destroys mislabelled Japanese text; the stored string still has every octet.
-        payload = self.raw_text()
-        return b"" if payload is None else header_bytes(payload)
-
-
-def _raw_payload(part: Message) -> bytes:
-    if isinstance(part, _RawMessage):
-        return part.raw_payload()
-    payload = part.get_payload(decode=True)
-    return payload if isinstance(payload, bytes) else b""
-
-
-class _Factory:
-    """Make the parser's messages, counting them against the budget."""
-
-    def __init__(self, budget: ParseBudget) -> None:
-        self.budget = budget
-        self.max_depth = max(_PARSER_MAX_DEPTH, budget.limits.max_nesting + 1)
-        self.root: _RawMessage | None = None
-        self.armed = False  # FeedParser calls the factory once to probe it; that one is no part
-
-    def __call__(self, policy: Policy = email_policy.compat32) -> _RawMessage:
-        message = _RawMessage(policy, self.max_depth)
-        if self.armed:
-            self.budget.parsed_parts += 1
-            if self.root is None:
-                self.root = message
-        return message
-
-
-class MailParser:
-    """Lenient bytes parser whose messages keep their raw payload octets, within limits."""
-
-    def parsebytes(
-        self,
-        data: bytes,
-        *,
-        budget: ParseBudget | None = None,
-        prefix: bytes = b"",
-        start: int = 0,
-    ) -> Message:
-        """Parse ``prefix`` + ``data[start:]``, stopping at the part and nesting limits."""
-        budget = budget if budget is not None else ParseBudget(DEFAULT_LIMITS)
-        factory = _Factory(budget)
-        parser = FeedParser(factory, policy=email_policy.compat32)
-        factory.armed = True
-        try:
-            for chunk in _chunks(prefix, data, start):
-                parser.feed(chunk)
-                if budget.parsed_parts > budget.limits.max_parts:
-                    budget.note_parts()
-                    budget.parse_stopped = True
-                    break
-            return parser.close()
-        except _TooDeep:
-            # The parser is dead, but everything it read hangs off the root already.
-            budget.note_nesting()
-            budget.parse_stopped = True
-            return factory.root if factory.root is not None else _RawMessage()
-
-
-def _chunks(prefix: bytes, data: bytes, start: int) -> Iterator[str]:
-    """Yield the input as str slices, as the stdlib bytes parser would see it."""
-    if prefix:
-        yield str(prefix, "ascii", "surrogateescape")
-    view = memoryview(data)
-    for pos in range(start, len(data), _FEED_CHUNK):
-        yield str(view[pos : pos + _FEED_CHUNK], "ascii", "surrogateescape")
-
-
-def make_parser() -> MailParser:
-    """Return a lenient bytes parser whose messages keep their raw payload octets."""
-    return MailParser()
 
 
 def _location(value: object | None) -> str | None:
@@ -821,39 +568,3 @@ def message_bytes(message: Message) -> bytes:
     except Exception:  # noqa: BLE001 - a half-written message beats losing it entirely
         return buffer.getvalue()
     return buffer.getvalue()
-
-
-def normalise_newlines(text: str) -> str:
-    """Turn CRLF and lone CR into LF and drop NUL characters."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-
-
-def _unflow(text: str, delsp: bool) -> str:
-    """Join RFC 3676 format=flowed soft line breaks."""
-    out: list[str] = []
-    buffer: str | None = None
-    buffer_depth = 0
-    for line in text.split("\n"):
-        stripped = line.lstrip(">")
-        depth = len(line) - len(stripped)
-        if stripped.startswith(" "):
-            stripped = stripped[1:]
-        soft = stripped.endswith(" ") and stripped != "-- "
-        if soft and delsp:
-            stripped = stripped[:-1]
-        if buffer is not None and depth == buffer_depth:
-            buffer += stripped
-        else:
-            if buffer is not None:
-                out.append(_quote(buffer, buffer_depth))
-            buffer, buffer_depth = stripped, depth
-        if not soft:
-            out.append(_quote(buffer, buffer_depth))
-            buffer = None
-    if buffer is not None:
-        out.append(_quote(buffer, buffer_depth))
-    return "\n".join(out)
-
-
-def _quote(text: str, depth: int) -> str:
-    return (">" * depth + " " + text) if depth else text
