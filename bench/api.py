@@ -21,113 +21,35 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.synthetic import add_donors_and_orders, load_base_world  # noqa: E402
 from support.auth import service as auth_service  # noqa: E402
 from support.auth.models import RoleName  # noqa: E402
-from support.db import make_engine, make_session_factory, transaction, utcnow  # noqa: E402
+from support.db import make_engine, make_session_factory, transaction  # noqa: E402
 from support.migrations import upgrade  # noqa: E402
-from support.tickets.models import Donation, Donor, GiftItem, Order, Supplier  # noqa: E402
-from support.tickets.world import load_world, read_world  # noqa: E402
+from support.tickets.models import Order  # noqa: E402
 from tests.services.netutil import free_port, wait_until  # noqa: E402
 
-WORLD = ROOT.parent / "shared" / "data" / "world.json"
-if not WORLD.exists():
-    WORLD = ROOT / "support" / "demo" / "world.json"
 PASSWORD = "bench-password-0123"
-STATUSES = ("受付完了", "入金確認済", "発送準備中", "発送済", "配達完了", "配送遅延")
-BATCH = 5000
 
 
 def populate(url: str, orders: int, seed: int = 7) -> list[int]:
-    """Migrate, load the world, add generated donors and orders; return the order ids."""
+    """Migrate, load the world, a bench user, generated donors and orders; return order ids."""
     upgrade(url)
     engine = make_engine(url)
-    factory = make_session_factory(engine)
-    rng = random.Random(seed)
-    with transaction(factory) as session:
-        load_world(session=session, world=read_world(WORLD))
+    load_base_world(engine)
+    with transaction(make_session_factory(engine)) as session:
         auth_service.create_user(
             session=session, username="bench", password=PASSWORD, role=RoleName.OPERATOR
         )
-        suppliers = session.execute(select(Supplier.id, Supplier.municipality_id)).all()
-        gifts = {
-            s: session.scalars(select(GiftItem.id).where(GiftItem.supplier_id == s)).all()
-            for s, _ in suppliers
-        }
-    donor_count = max(100, orders // 10)
-    now = utcnow()
-    with engine.begin() as conn:
-        for start in range(0, donor_count, BATCH):
-            conn.execute(
-                insert(Donor),
-                [
-                    {
-                        "id": f"bd-{i:07d}",
-                        "name": f"寄附 太郎{i}",
-                        "kana": "キフ タロウ",
-                        "email": f"donor{i}@bench.example",
-                        "phone": f"090-{i % 10000:04d}-0000",
-                        "postal_code": "100-0001",
-                        "address": "東京都千代田区千代田1-1",
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for i in range(start, min(donor_count, start + BATCH))
-                ],
-            )
-        first = date(2025, 1, 1)
-        for start in range(0, orders, BATCH):
-            donations, rows = [], []
-            for i in range(start, min(orders, start + BATCH)):
-                supplier, city = suppliers[rng.randrange(len(suppliers))]
-                donor = f"bd-{rng.randrange(donor_count):07d}"
-                day = first + timedelta(days=rng.randrange(365))
-                donations.append(
-                    {
-                        "donation_no": f"BD-{i:08d}",
-                        "donor_id": donor,
-                        "municipality_id": city,
-                        "amount_yen": 10000,
-                        "portal": "bench",
-                        "donated_on": day,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                )
-                rows.append(
-                    {
-                        "portal": "bench",
-                        "order_no": f"BENCH-{i:08d}",
-                        "donor_id": donor,
-                        "municipality_id": city,
-                        "supplier_id": supplier,
-                        "gift_item_id": rng.choice(gifts[supplier]),
-                        "status": rng.choice(STATUSES),
-                        "ordered_on": day,
-                        "created_at": now,
-                        "updated_at": now,
-                        "_no": f"BD-{i:08d}",
-                    }
-                )
-            conn.execute(insert(Donation), donations)
-            ids = dict(
-                conn.execute(
-                    select(Donation.donation_no, Donation.id).where(
-                        Donation.donation_no.in_([d["donation_no"] for d in donations])
-                    )
-                ).all()
-            )
-            for row in rows:
-                row["donation_id"] = ids[row.pop("_no")]
-            conn.execute(insert(Order), rows)
+    add_donors_and_orders(engine, donors=max(100, orders // 10), orders=orders, seed=seed)
     with engine.connect() as conn:
         order_ids = list(conn.scalars(select(Order.id)))
     engine.dispose()

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("data"),
-        description="Local files: the SQLite database, the embedded search index, attachments.",
+        description="Local files: the SQLite database and the embedded search index.",
     )
     database_url: str = Field(
         default="",
@@ -87,8 +87,3 @@ class Settings(BaseSettings):
     def search_index_path(self) -> Path:
         """Return the file of the embedded search index."""
         return self.data_dir / "search.db"
-
-    @property
-    def attachments_dir(self) -> Path:
-        """Return the directory where stored attachments live."""
-        return self.data_dir / "attachments"

@@ -27,6 +27,3 @@ class Actor:
     def is_staff(self) -> bool:
         """Return True for the intermediary's own people (operator, supervisor, admin)."""
         return self.role in STAFF_ROLES
-
-
-SYSTEM_ACTOR = Actor(user_id=None, username="system", role=RoleName.ADMIN)

@@ -22,15 +22,6 @@ class RoleName(enum.StrEnum):
     SUPPLIER = "supplier"
 
 
-ROLE_LABELS: dict[RoleName, str] = {
-    RoleName.OPERATOR: "オペレーター",
-    RoleName.SUPERVISOR: "スーパーバイザー",
-    RoleName.ADMIN: "管理者",
-    RoleName.MUNICIPALITY: "自治体担当者",
-    RoleName.SUPPLIER: "返礼品提供事業者",
-}
-
-
 class Role(Base):
     """A role; rows are created by the first migration and never by hand."""
 
