@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.adapters.ports import FetchedMail, MailFetcher
+from support.adapters.ports import MailFetcher
 from support.db import transaction
 from support.jobs import enqueue
-from support.mail.ingest import IngestOutcome, MailboxConfig, ingest, store_unprocessable
+from support.mail.ingest import IngestOutcome, MailboxConfig, RawMail, ingest_batch
 from support.mail.models import MailCursor
 
 log = logging.getLogger(__name__)
@@ -52,34 +52,6 @@ def _cursor(session: Session, account: str, folder: str, uidvalidity: int) -> Ma
         session.add(cursor)
         session.flush()
     return cursor
-
-
-def _ingest_one(
-    session: Session,
-    mail: FetchedMail,
-    config: MailboxConfig,
-    delivered_to: Sequence[str],
-    source: dict[str, object],
-) -> IngestOutcome:
-    try:
-        with session.begin_nested():
-            return ingest(
-                session=session,
-                raw=mail.raw,
-                config=config,
-                delivered_to=delivered_to,
-                source=source,
-            )
-    except Exception as exc:  # noqa: BLE001 - a mail that breaks ingest is still kept
-        log.exception("ingest failed; storing the raw mail for a human", extra=source)
-        with session.begin_nested():
-            return store_unprocessable(
-                session=session,
-                raw=mail.raw,
-                reason=type(exc).__name__,
-                delivered_to=delivered_to,
-                source=source,
-            )
 
 
 def fetch_folder(
@@ -119,15 +91,21 @@ def fetch_folder(
         if not mails:
             break
         batches += 1
-        with transaction(factory) as session:
-            for mail in mails:
-                source: dict[str, object] = {
+        batch = [
+            RawMail(
+                raw=mail.raw,
+                delivered_to=delivered_to,
+                source={
                     "account": account,
                     "folder": folder,
                     "uid": mail.uid,
                     "uidvalidity": state.uidvalidity,
-                }
-                outcome = _ingest_one(session, mail, config, delivered_to, source)
+                },
+            )
+            for mail in mails
+        ]
+        with transaction(factory) as session:
+            for outcome in ingest_batch(session=session, mails=batch, config=config):
                 report.outcomes.append(outcome)
                 if outcome.duplicate:
                     report.duplicates += 1

@@ -1,18 +1,24 @@
-"""Inbound mail: one raw message in, stored once, threaded into a ticket.
+"""Inbound mail: raw messages in, each stored once, threaded into a ticket.
 
-The raw bytes pass an ordered list of small filters, each named for what it does:
-parse, deduplicate, detect loops, link bounces, identify the sender, match the thread,
-link orders, label the municipality. Then the message is stored, with its raw bytes, in the
-caller's transaction. Nothing here raises for bad mail: a message that cannot be parsed is
-stored raw, flagged, and lands in the inbox like any other.
+A fetched batch is handled in three stages. Every mail is parsed (pure). Then each passes, in
+order, the filters of ``ingest_filters`` (deduplicate, detect loops, link bounces, identify the
+sender, label the municipality, match the thread, link orders), which read through lookups
+prefetched once for the whole batch and decide without writing. Then the batch is written
+together: the new tickets in one statement, the messages in another, their raw bytes and
+attachments in a few more, all in the caller's transaction.
+
+Nothing here raises for bad mail: a message that cannot be parsed is stored raw, flagged, and
+lands in the inbox like any other. Should writing a batch fail (a bug, or another worker
+storing the same mail at the same moment), the batch is rolled back to its savepoint and
+ingested again one mail at a time, each in its own savepoint, so one bad mail costs only
+itself, and a mail that breaks ingest itself is kept raw by ``store_unprocessable``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -21,49 +27,43 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from support.db import utcnow
+from support.mail.ingest_filters import Inbound, MailboxConfig, run_filters
+from support.mail.ingest_lookups import BatchLookups, MailText
 from support.mail.models import MailAttachment, MailMessage, MailRaw
 from support.mail.parsing import parse_message
 from support.mail.parsing_types import ParsedMail
-from support.mail.references import find_donation_numbers, find_order_numbers
 from support.tickets import channels as tickets
 
 if TYPE_CHECKING:
     from support.tickets.models import Ticket
 
+__all__ = [
+    "IngestOutcome",
+    "MailboxConfig",
+    "RawMail",
+    "dedupe_key",
+    "ingest",
+    "ingest_batch",
+    "store_unprocessable",
+]
+
 log = logging.getLogger(__name__)
 
-_TICKET_TAG = re.compile(r"\[#(\d{1,9})\]")
 MAX_SUBJECT = 300
+_LIMITED = (
+    "上限を超えたため、このメールの一部（本文・添付ファイル）は表示を省略しています。"
+    "元のメールはそのまま保存されています"
+)
 
 
 @dataclass(frozen=True)
-class MailboxConfig:
-    """Our own addresses, and which municipality each address serves."""
-
-    our_addresses: frozenset[str] = frozenset()
-    municipality_by_address: dict[str, str] = field(default_factory=dict)
-
-    def is_ours(self, address: str | None) -> bool:
-        """Return True when the address is one of the desk's own."""
-        return address is not None and address.lower() in self.our_addresses
-
-
-@dataclass
-class Inbound:
-    """A message on its way through the filters."""
+class RawMail:
+    """One raw message as it arrived, with where it came from."""
 
     raw: bytes
-    parsed: ParsedMail
-    delivered_to: list[str]
-    dedupe_key: str = ""
-    problems: list[str] = field(default_factory=list)
-    is_loop: bool = False
-    bounce_of: MailMessage | None = None
-    donor_id: str | None = None
-    ticket: Ticket | None = None
-    order_ids: list[int] = field(default_factory=list)
-    municipality_id: str | None = None
-    duplicate_of: MailMessage | None = None
+    delivered_to: Sequence[str] = ()
+    source: dict[str, object] = field(default_factory=dict)
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -77,134 +77,10 @@ class IngestOutcome:
     wants_ack: bool
 
 
-Filter = Callable[[Session, Inbound, MailboxConfig], None]
-
-
 def dedupe_key(parsed: ParsedMail) -> str:
     """Return the key under which a message is stored once: Message-ID plus content hash."""
     basis = f"{parsed.message_id or ''}\n{parsed.content_hash}"
     return hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def find_duplicate(session: Session, item: Inbound, _config: MailboxConfig) -> None:
-    """Find the stored copy of this exact mail, if any."""
-    item.dedupe_key = dedupe_key(item.parsed)
-    item.duplicate_of = session.scalar(
-        select(MailMessage).where(MailMessage.dedupe_key == item.dedupe_key)
-    )
-
-
-def detect_loop(_session: Session, item: Inbound, config: MailboxConfig) -> None:
-    """Flag mail that claims to come from one of our own addresses."""
-    if config.is_ours(item.parsed.from_addr):
-        item.is_loop = True
-        item.problems.append("差出人が当窓口自身のアドレスです（ループの可能性）")
-
-
-def link_bounce(session: Session, item: Inbound, _config: MailboxConfig) -> None:
-    """Tie a bounce to the outbound mail that caused it."""
-    parsed = item.parsed
-    if parsed.auto_kind != "bounce":
-        return
-    candidates = [*parsed.references, *([parsed.in_reply_to] if parsed.in_reply_to else [])]
-    if parsed.dsn is not None and parsed.dsn.original_message_id:
-        candidates.insert(0, parsed.dsn.original_message_id.strip("<>"))
-    if not candidates:
-        return
-    item.bounce_of = session.scalar(
-        select(MailMessage)
-        .where(MailMessage.direction == "outbound", MailMessage.message_id.in_(candidates))
-        .order_by(MailMessage.id.desc())
-        .limit(1)
-    )
-
-
-def identify_sender(session: Session, item: Inbound, config: MailboxConfig) -> None:
-    """Name the donor by the sender's address, when exactly one donor has it."""
-    if item.is_loop or item.parsed.auto_kind == "bounce" or not item.parsed.from_addr:
-        return
-    item.donor_id = tickets.donor_id_by_email(session=session, email=item.parsed.from_addr)
-
-
-def match_thread(session: Session, item: Inbound, _config: MailboxConfig) -> None:
-    """Find the ticket: the bounced mail's, then In-Reply-To/References, then a [#id] tag."""
-    if item.bounce_of is not None:
-        item.ticket = tickets.get_ticket(session=session, ticket_id=item.bounce_of.ticket_id)
-        return
-    parsed = item.parsed
-    ids = [*([parsed.in_reply_to] if parsed.in_reply_to else []), *reversed(parsed.references)]
-    if ids:
-        earlier = session.scalar(
-            select(MailMessage.ticket_id)
-            .where(MailMessage.message_id.in_(ids))
-            .order_by(MailMessage.id.desc())
-            .limit(1)
-        )
-        if earlier is not None:
-            item.ticket = tickets.resolve_merged(session=session, ticket_id=earlier)
-            return
-    for tag in _TICKET_TAG.findall(parsed.subject):
-        ticket = tickets.resolve_merged(session=session, ticket_id=int(tag))
-        if ticket is not None and _may_join(session, ticket, item):
-            item.ticket = ticket
-            return
-
-
-def _may_join(session: Session, ticket: Ticket, item: Inbound) -> bool:
-    """Only a participant may reopen a ticket by quoting its number; anyone could type it."""
-    if ticket.donor_id is not None and item.donor_id is not None:
-        return ticket.donor_id == item.donor_id
-    sender = item.parsed.from_addr
-    if sender is None:
-        return False
-    return (
-        session.scalar(
-            select(MailMessage.id)
-            .where(MailMessage.ticket_id == ticket.id, MailMessage.from_addr == sender)
-            .limit(1)
-        )
-        is not None
-    )
-
-
-def link_orders(session: Session, item: Inbound, _config: MailboxConfig) -> None:
-    """Link the order and donation numbers in the mail that belong to this donor, only."""
-    text = f"{item.parsed.subject}\n{item.parsed.text}"
-    orders = find_order_numbers(text)
-    donations = find_donation_numbers(text)
-    if not orders and not donations:
-        return
-    found = tickets.orders_by_numbers(session=session, order_nos=orders, donation_nos=donations)
-    own = [o for o in found if item.donor_id is not None and o.donor_id == item.donor_id]
-    item.order_ids = [o.id for o in own]
-    if len(own) < len(found) or len(found) < len(orders) + len(donations):
-        item.problems.append("本文中の注文番号・寄附番号の一部は差出人の注文として確認できません")
-    if own and item.municipality_id is None:
-        item.municipality_id = own[0].municipality_id
-
-
-def label_municipality(session: Session, item: Inbound, config: MailboxConfig) -> None:
-    """Take the municipality from the address the mail was sent to, when it serves one."""
-    recipients = [*item.delivered_to, *item.parsed.to, *item.parsed.cc]
-    for address in recipients:
-        municipality = config.municipality_by_address.get(address.lower())
-        if municipality is not None:
-            if tickets.municipality_exists(session=session, municipality_id=municipality):
-                item.municipality_id = municipality
-            else:
-                item.problems.append(f"宛先 {address} の自治体 {municipality} は未登録です")
-            return
-
-
-FILTERS: Sequence[Filter] = (
-    find_duplicate,
-    detect_loop,
-    link_bounce,
-    identify_sender,
-    label_municipality,
-    match_thread,
-    link_orders,
-)
 
 
 def ingest(
@@ -216,64 +92,128 @@ def ingest(
     source: dict[str, object] | None = None,
     received_at: datetime | None = None,
 ) -> IngestOutcome:
-    """Store one raw message exactly once and thread it; never raises for bad mail."""
-    item = Inbound(
-        raw=raw, parsed=parse_message(raw), delivered_to=[a.lower() for a in delivered_to]
+    """Store one raw message exactly once and thread it; raises only on a bug or DB error."""
+    mail = RawMail(raw, delivered_to, source or {}, received_at)
+    return _ingest_together(session, [mail], config)[0]
+
+
+def ingest_batch(
+    *, session: Session, mails: Sequence[RawMail], config: MailboxConfig
+) -> list[IngestOutcome]:
+    """Store a batch of raw messages, each exactly once, in order; never raises for bad mail."""
+    if not mails:
+        return []
+    try:
+        with session.begin_nested():
+            return _ingest_together(session, mails, config)
+    except Exception:  # noqa: BLE001 - retried mail by mail below, so nothing is lost
+        log.warning("batch ingest failed; ingesting the batch one mail at a time", exc_info=True)
+    return [_ingest_alone(session, mail, config) for mail in mails]
+
+
+def _ingest_alone(session: Session, mail: RawMail, config: MailboxConfig) -> IngestOutcome:
+    try:
+        with session.begin_nested():
+            return _ingest_together(session, [mail], config)[0]
+    except Exception as exc:  # noqa: BLE001 - a mail that breaks ingest is still kept
+        log.exception("ingest failed; storing the raw mail for a human", extra=mail.source)
+        with session.begin_nested():
+            return store_unprocessable(
+                session=session,
+                raw=mail.raw,
+                reason=type(exc).__name__,
+                delivered_to=mail.delivered_to,
+                source=mail.source,
+            )
+
+
+def _ingest_together(
+    session: Session, mails: Sequence[RawMail], config: MailboxConfig
+) -> list[IngestOutcome]:
+    now = utcnow()
+    items = []
+    for mail in mails:
+        parsed = parse_message(mail.raw)
+        items.append(
+            Inbound(
+                raw=mail.raw,
+                parsed=parsed,
+                text=MailText.of(parsed),
+                dedupe_key=dedupe_key(parsed),
+                delivered_to=[a.lower() for a in mail.delivered_to],
+                source=dict(mail.source),
+                received_at=mail.received_at or now,
+            )
+        )
+    lookups = BatchLookups(
+        session,
+        parsed=[i.parsed for i in items],
+        keys=[i.dedupe_key for i in items],
+        texts=[i.text for i in items],
     )
-    for step in FILTERS:
-        step(session, item, config)
+    for item in items:
+        run_filters(lookups, item, config)
         if item.duplicate_of is not None:
-            return _merge_duplicate(item)
-    return _store(session, item, source or {}, received_at or utcnow())
+            _merge_delivered_to(item)
+    _store(session, [i for i in items if i.duplicate_of is None])
+    return [_outcome(item) for item in items]
 
 
-def _merge_duplicate(item: Inbound) -> IngestOutcome:
+def _merge_delivered_to(item: Inbound) -> None:
     """Record that the same mail also reached another of our addresses."""
-    stored = item.duplicate_of
-    assert stored is not None  # noqa: S101 - only called for duplicates
-    extra = [a for a in item.delivered_to if a not in stored.delivered_to]
+    earlier = item.duplicate_of
+    assert earlier is not None  # noqa: S101 - only called for duplicates
+    extra = [a for a in item.delivered_to if a not in earlier.delivered_to]
     if extra:
-        stored.delivered_to = [*stored.delivered_to, *extra]
-    return IngestOutcome(
-        message_id=stored.id,
-        ticket_id=stored.ticket_id,
-        duplicate=True,
-        new_ticket=False,
-        wants_ack=False,
-    )
+        earlier.delivered_to = [*earlier.delivered_to, *extra]
 
 
-def _store(
-    session: Session, item: Inbound, source: dict[str, object], received_at: datetime
-) -> IngestOutcome:
-    parsed = item.parsed
-    new_ticket = item.ticket is None
-    if item.ticket is None:
-        subject = parsed.subject.strip() or "（件名なし）"
-        item.ticket = tickets.open_from_channel(
-            session=session,
+def _store(session: Session, items: Sequence[Inbound]) -> None:
+    """Write the batch's new mails: tickets, then messages, then raw bytes and attachments."""
+    opening = [item for item in items if item.opens_ticket]
+    specs = [
+        tickets.ChannelTicket(
             channel="mail",
-            subject=subject[:MAX_SUBJECT],
+            subject=(item.parsed.subject.strip() or "（件名なし）")[:MAX_SUBJECT],
             donor_id=item.donor_id,
             municipality_id=item.municipality_id,
             order_ids=item.order_ids,
         )
-    else:
-        tickets.note_inbound(
-            session=session,
-            ticket=item.ticket,
-            order_ids=item.order_ids,
-            reopen=not parsed.is_auto and not item.is_loop,
-        )
+        for item in opening
+    ]
+    for item, ticket in zip(
+        opening, tickets.open_many_from_channel(session=session, specs=specs), strict=True
+    ):
+        assert item.slot is not None  # noqa: S101 - run_filters gives every stored mail one
+        item.slot.ticket = ticket
+    for item in items:
+        if not item.opens_ticket:
+            tickets.note_inbound(
+                session=session,
+                ticket=_ticket(item),
+                order_ids=item.order_ids,
+                reopen=not item.parsed.is_auto and not item.is_loop,
+            )
+        item.stored = _message(item)
+    session.add_all([item.stored for item in items if item.stored is not None])
+    session.flush()
+    for item in items:
+        _store_parts(session, item)
+    session.flush()
+
+
+def _ticket(item: Inbound) -> Ticket:
+    assert item.slot is not None and item.slot.ticket is not None  # noqa: S101 - set by _store
+    return item.slot.ticket
+
+
+def _message(item: Inbound) -> MailMessage:
+    parsed = item.parsed
     problems = [*parsed.defects, *item.problems]
     if parsed.limited:
-        problems.insert(
-            0,
-            "上限を超えたため、このメールの一部（本文・添付ファイル）は表示を省略しています。"
-            "元のメールはそのまま保存されています",
-        )
-    message = MailMessage(
-        ticket_id=item.ticket.id,
+        problems.insert(0, _LIMITED)
+    return MailMessage(
+        ticket_id=_ticket(item).id,
         direction="inbound",
         dedupe_key=item.dedupe_key,
         message_id=parsed.message_id,
@@ -286,7 +226,7 @@ def _store(
         delivered_to=item.delivered_to,
         subject=parsed.subject,
         sent_at=parsed.date,
-        received_at=received_at,
+        received_at=item.received_at,
         text=parsed.text,
         html=parsed.html,
         is_auto=parsed.is_auto or item.is_loop,
@@ -295,58 +235,69 @@ def _store(
         problems=problems,
         raw_size=len(item.raw),
         bounce_of_id=item.bounce_of.id if item.bounce_of else None,
-        source=dict(source),
+        source=item.source,
     )
-    session.add(message)
-    session.flush()
+
+
+def _store_parts(session: Session, item: Inbound) -> None:
+    message, parsed, ticket_id = item.stored, item.parsed, _ticket(item).id
+    assert message is not None  # noqa: S101 - set by _store
     session.add(MailRaw(message_id=message.id, data=item.raw))
-    for index, part in enumerate(parsed.attachments):
-        session.add(
-            MailAttachment(
-                message_id=message.id,
-                filename=part.filename,
-                content_type=part.content_type,
-                size=part.size,
-                content_id=part.content_id,
-                inline=part.inline,
-                part_index=index,
-                # An attachment over the limits is listed without its bytes: no digest to give.
-                sha256="" if part.omitted else hashlib.sha256(part.data).hexdigest(),
-            )
+    session.add_all(
+        MailAttachment(
+            message_id=message.id,
+            filename=part.filename,
+            content_type=part.content_type,
+            size=part.size,
+            content_id=part.content_id,
+            inline=part.inline,
+            part_index=index,
+            # An attachment over the limits is listed without its bytes: no digest to give.
+            sha256="" if part.omitted else hashlib.sha256(part.data).hexdigest(),
         )
+        for index, part in enumerate(parsed.attachments)
+    )
     if item.bounce_of is not None:
         item.bounce_of.bounced = True
         tickets.record_event(
             session=session,
-            ticket_id=item.ticket.id,
+            ticket_id=ticket_id,
             kind="bounce",
             detail={"outbound_message_id": item.bounce_of.id},
         )
     if parsed.parse_failed:
         tickets.record_event(
             session=session,
-            ticket_id=item.ticket.id,
+            ticket_id=ticket_id,
             kind="parse_failed",
             detail={"message_id": message.id},
         )
-    session.flush()
-    wants_ack = new_ticket and not (parsed.is_auto or item.is_loop or parsed.from_addr is None)
     log.info(
         "mail stored",
         extra={
             "message_id": message.id,
-            "ticket_id": item.ticket.id,
-            "new_ticket": new_ticket,
+            "ticket_id": ticket_id,
+            "new_ticket": item.opens_ticket,
             "auto_kind": parsed.auto_kind,
         },
     )
-    return IngestOutcome(
-        message_id=message.id,
-        ticket_id=item.ticket.id,
-        duplicate=False,
-        new_ticket=new_ticket,
-        wants_ack=wants_ack,
+
+
+def _outcome(item: Inbound) -> IngestOutcome:
+    original = item.duplicate_of
+    while isinstance(original, Inbound) and original.duplicate_of is not None:
+        original = original.duplicate_of
+    stored = original.stored if isinstance(original, Inbound) else original
+    if stored is None:
+        stored = item.stored
+    assert stored is not None  # noqa: S101 - every mail is stored or a duplicate of one
+    if original is not None:
+        return IngestOutcome(stored.id, stored.ticket_id, True, False, False)
+    parsed = item.parsed
+    wants_ack = item.opens_ticket and not (
+        parsed.is_auto or item.is_loop or parsed.from_addr is None
     )
+    return IngestOutcome(stored.id, stored.ticket_id, False, item.opens_ticket, wants_ack)
 
 
 def store_unprocessable(

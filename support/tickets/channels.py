@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from support.db import utcnow
@@ -22,31 +23,81 @@ from support.tickets.models import (
 from support.tickets.status import TicketStatus
 
 _REOPEN_FROM = {TicketStatus.REPLIED.value, TicketStatus.CLOSED.value}
+# Bound parameters per IN (...) list: well inside SQLite's and PostgreSQL's limits.
+_IN_CHUNK = 500
+_T = TypeVar("_T")
+
+
+def _chunks(values: Collection[_T]) -> Iterator[list[_T]]:
+    items = list(values)
+    for start in range(0, len(items), _IN_CHUNK):
+        yield items[start : start + _IN_CHUNK]
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """The identifying numbers of one order and who it belongs to."""
+
+    id: int
+    order_no: str
+    donation_no: str | None
+    donor_id: str
+    municipality_id: str
+
+
+@dataclass(frozen=True)
+class ChannelTicket:
+    """What a channel knows when it opens a ticket."""
+
+    channel: str
+    subject: str
+    donor_id: str | None
+    municipality_id: str | None
+    order_ids: Sequence[int] = ()
 
 
 def donor_id_by_email(*, session: Session, email: str) -> str | None:
     """Return the donor with this address when exactly one has it; shared addresses name nobody."""
+    return donor_ids_by_emails(session=session, emails=[email]).get(email.strip().lower())
+
+
+def donor_ids_by_emails(*, session: Session, emails: Collection[str]) -> dict[str, str]:
+    """Map each lower-cased address held by exactly one donor to that donor; others are absent."""
     # Donor addresses are stored lower-cased (see world import and update_donor), so the plain
     # index on donors.email serves this lookup; lower(email) in SQL would scan the table.
-    found = session.scalars(
-        select(Donor.id).where(Donor.email == email.strip().lower()).limit(2)
-    ).all()
-    return found[0] if len(found) == 1 else None
+    wanted = {e.strip().lower() for e in emails if e and e.strip()}
+    holders: dict[str, list[str]] = {}
+    for chunk in _chunks(wanted):
+        for email, donor_id in session.execute(
+            select(Donor.email, Donor.id).where(Donor.email.in_(chunk))
+        ):
+            if email is not None:
+                holders.setdefault(email, []).append(donor_id)
+    return {email: ids[0] for email, ids in holders.items() if len(ids) == 1}
 
 
-def orders_by_numbers(
-    *, session: Session, order_nos: Sequence[str], donation_nos: Sequence[str]
-) -> list[Order]:
+def order_refs_by_numbers(
+    *, session: Session, order_nos: Collection[str], donation_nos: Collection[str]
+) -> list[OrderRef]:
     """Return the orders with any of these order numbers or donation numbers."""
-    if not order_nos and not donation_nos:
-        return []
-    query = (
-        select(Order)
-        .outerjoin(Donation, Donation.id == Order.donation_id)
-        .where(or_(Order.order_no.in_(order_nos), Donation.donation_no.in_(donation_nos)))
-        .order_by(Order.id)
+    found: dict[int, OrderRef] = {}
+    columns = (
+        Order.id,
+        Order.order_no,
+        Donation.donation_no,
+        Order.donor_id,
+        Order.municipality_id,
     )
-    return list(session.scalars(query))
+    for column, numbers in ((Order.order_no, order_nos), (Donation.donation_no, donation_nos)):
+        for chunk in _chunks(set(numbers)):
+            query = (
+                select(*columns)
+                .outerjoin(Donation, Donation.id == Order.donation_id)
+                .where(column.in_(chunk))
+            )
+            for row in session.execute(query):
+                found[row.id] = OrderRef(*row)
+    return [found[key] for key in sorted(found)]
 
 
 def municipality_exists(*, session: Session, municipality_id: str) -> bool:
@@ -62,9 +113,28 @@ def municipality_name(*, session: Session, municipality_id: str | None) -> str |
     return found.name if found else None
 
 
+def municipality_ids(*, session: Session) -> set[str]:
+    """Return the ids of all registered municipalities (a few thousand at most)."""
+    return set(session.scalars(select(Municipality.id)))
+
+
 def get_ticket(*, session: Session, ticket_id: int) -> Ticket | None:
     """Return a ticket by id, or None."""
     return session.get(Ticket, ticket_id)
+
+
+def tickets_by_ids(*, session: Session, ticket_ids: Collection[int]) -> dict[int, Ticket]:
+    """Map each existing ticket id to its ticket, following merges to the surviving one."""
+    loaded: dict[int, Ticket] = {}
+    for chunk in _chunks(set(ticket_ids)):
+        loaded.update(
+            (t.id, t) for t in session.scalars(select(Ticket).where(Ticket.id.in_(chunk)))
+        )
+    return {
+        key: resolved
+        for key, ticket in loaded.items()
+        if (resolved := resolve_merged(session=session, ticket_id=ticket.id)) is not None
+    }
 
 
 def resolve_merged(*, session: Session, ticket_id: int) -> Ticket | None:
@@ -117,23 +187,50 @@ def open_from_channel(
     order_ids: Sequence[int] = (),
 ) -> Ticket:
     """Open a ticket for something that arrived by a channel."""
+    spec = ChannelTicket(channel, subject, donor_id, municipality_id, order_ids)
+    return open_many_from_channel(session=session, specs=[spec])[0]
+
+
+def open_many_from_channel(*, session: Session, specs: Sequence[ChannelTicket]) -> list[Ticket]:
+    """Open one ticket per spec with a single flush (ids assigned), orders linked, events added."""
     now = utcnow()
-    ticket = Ticket(
-        subject=subject,
-        channel=channel,
-        status=TicketStatus.OPEN.value,
-        donor_id=donor_id,
-        municipality_id=municipality_id,
-        category="その他",
-        priority="normal",
-        last_activity_at=now,
-        thread_version=1,
-    )
-    session.add(ticket)
+    wanted = {order_id for spec in specs for order_id in spec.order_ids}
+    orders: dict[int, tuple[str, str]] = {}
+    for chunk in _chunks(wanted):
+        query = select(Order.id, Order.supplier_id, Order.municipality_id).where(
+            Order.id.in_(chunk)
+        )
+        orders.update(
+            (row.id, (row.supplier_id, row.municipality_id)) for row in session.execute(query)
+        )
+    tickets = []
+    for spec in specs:
+        linked = list(dict.fromkeys(o for o in spec.order_ids if o in orders))
+        first = orders[linked[0]] if linked else None
+        tickets.append(
+            Ticket(
+                subject=spec.subject,
+                channel=spec.channel,
+                status=TicketStatus.OPEN.value,
+                donor_id=spec.donor_id,
+                municipality_id=spec.municipality_id or (first[1] if first else None),
+                order_id=linked[0] if linked else None,
+                supplier_id=first[0] if first else None,
+                category="その他",
+                priority="normal",
+                last_activity_at=now,
+                thread_version=1,
+            )
+        )
+    session.add_all(tickets)
     session.flush()
-    _link_orders(session, ticket, order_ids, channel)
-    record_event(session=session, ticket_id=ticket.id, kind="opened", detail={"channel": channel})
-    return ticket
+    for spec, ticket in zip(specs, tickets, strict=True):
+        for order_id in dict.fromkeys(o for o in spec.order_ids if o in orders):
+            session.add(TicketOrder(ticket_id=ticket.id, order_id=order_id, source=spec.channel))
+        record_event(
+            session=session, ticket_id=ticket.id, kind="opened", detail={"channel": spec.channel}
+        )
+    return tickets
 
 
 def note_inbound(

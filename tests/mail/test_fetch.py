@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from support.adapters.fakes import InMemoryMailFetcher
 from support.jobs import Job
-from support.mail import fetch as fetch_module
+from support.mail import ingest_filters as filters
 from support.mail.fetch import SEND_ACK, fetch_folder
 from support.mail.ingest import MailboxConfig
 from support.mail.models import MailCursor, MailMessage
@@ -116,16 +116,14 @@ class TestFetchFolder:
         box = InMemoryMailFetcher()
         for n in range(6):
             box.append("INBOX", _raw(n))
-        real = fetch_module.ingest
         calls = {"n": 0}
 
-        def flaky(**kwargs: object) -> object:
+        def crash_at_the_sixth(_lookups: object, _item: object, _config: object) -> None:
             calls["n"] += 1
             if calls["n"] == 6:
                 raise KeyboardInterrupt  # a crash, not an error the loop may absorb
-            return real(**kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(fetch_module, "ingest", flaky)
+        monkeypatch.setattr(filters, "FILTERS", (*filters.FILTERS, crash_at_the_sixth))
         with pytest.raises(KeyboardInterrupt):
             fetch_folder(
                 factory=database.factory,
@@ -152,14 +150,12 @@ class TestFetchFolder:
         box = InMemoryMailFetcher()
         for n in range(3):
             box.append("INBOX", _raw(n))
-        real = fetch_module.ingest
 
-        def broken(**kwargs: object) -> object:
-            if b"m1@" in kwargs["raw"]:  # type: ignore[operator]
+        def broken(_lookups: object, item: filters.Inbound, _config: object) -> None:
+            if b"m1@" in item.raw:
                 raise ValueError("bug in a filter")
-            return real(**kwargs)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(fetch_module, "ingest", broken)
+        monkeypatch.setattr(filters, "FILTERS", (*filters.FILTERS, broken))
         report = fetch_folder(
             factory=database.factory, fetcher=box, account="main", folder="INBOX", config=CONFIG
         )
