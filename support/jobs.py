@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,6 +64,24 @@ def enqueue(
     session.add(job)
     session.flush()
     return job
+
+
+def enqueue_many(
+    session: Session, kind: str, payloads: Sequence[dict[str, Any]], *, max_attempts: int = 5
+) -> None:
+    """Add one job per payload to the caller's transaction, written with its next flush."""
+    now = utcnow()
+    session.add_all(
+        Job(
+            kind=kind,
+            payload=payload,
+            run_at=now,
+            max_attempts=max_attempts,
+            status="queued",
+            attempts=0,
+        )
+        for payload in payloads
+    )
 
 
 @dataclass

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from support.adapters.ports import MailFetcher
 from support.db import transaction
-from support.jobs import enqueue
+from support.jobs import enqueue_many
 from support.mail.ingest import IngestOutcome, MailboxConfig, RawMail, ingest_batch
 from support.mail.models import MailCursor
 
@@ -105,14 +105,12 @@ def fetch_folder(
             for mail in mails
         ]
         with transaction(factory) as session:
-            for outcome in ingest_batch(session=session, mails=batch, config=config):
-                report.outcomes.append(outcome)
-                if outcome.duplicate:
-                    report.duplicates += 1
-                else:
-                    report.stored += 1
-                if outcome.wants_ack:
-                    enqueue(session, SEND_ACK, {"message_id": outcome.message_id})
+            outcomes = ingest_batch(session=session, mails=batch, config=config)
+            acks = [{"message_id": o.message_id} for o in outcomes if o.wants_ack]
+            enqueue_many(session, SEND_ACK, acks)
+        report.outcomes += outcomes
+        report.duplicates += sum(o.duplicate for o in outcomes)
+        report.stored += sum(not o.duplicate for o in outcomes)
         report.fetched += len(mails)
         # Only now, with the batch committed, may the server be changed.
         fetcher.mark_processed(folder, [m.uid for m in mails])
