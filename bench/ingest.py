@@ -47,7 +47,7 @@ from support.logs import configure_logging  # noqa: E402
 from support.mail.fetch import FetchReport, fetch_folder  # noqa: E402
 from support.mail.ingest import MailboxConfig  # noqa: E402
 from support.migrations import upgrade  # noqa: E402
-from tests.mail.test_mailbox_e2e import DESK, build_corpus  # noqa: E402
+from tests.mail.corpus import DESK, build_corpus  # noqa: E402
 from tests.services.dovecot import DovecotServer  # noqa: E402
 
 FOLDER = "INBOX"

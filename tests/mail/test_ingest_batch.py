@@ -18,8 +18,8 @@ from support.migrations import upgrade
 from support.tickets.models import Ticket
 from tests.conftest import Database
 from tests.factories import load_demo_world
+from tests.mail.corpus import build_corpus
 from tests.mail.test_ingest import CONFIG, _mail
-from tests.mail.test_mailbox_e2e import build_corpus
 
 ISE = "support-ise@furusato-desk.example.jp"
 YOKOHAMA = "support-yokohama@furusato-desk.example.jp"
