@@ -7,6 +7,8 @@ import unicodedata
 from collections.abc import Iterable
 
 MASK = "＊＊＊"
+# Dashes NFKC leaves alone (minus sign, hyphens, dashes) are read as "-" in numbers.
+_DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\uff0d", "-"))
 # Patterns applied after NFKC, so full-width digits and @ are caught too.
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _PHONE = re.compile(r"(?<!\d)0\d{1,4}[-(（ ]?\d{1,4}[-)） ]?\d{3,4}(?!\d)")
@@ -20,7 +22,7 @@ _ADDRESS = re.compile(
 def redact(text: str, known: Iterable[str | None] = ()) -> str:
     """Return `text` with e-mail addresses, phone numbers, postal codes, addresses and the
     `known` personal strings (the donor's name parts, e-mail, phone) replaced by a mask."""
-    cleaned = unicodedata.normalize("NFKC", text)
+    cleaned = unicodedata.normalize("NFKC", text).translate(_DASHES)
     for value in sorted(set(_known_parts(known)), key=len, reverse=True):
         cleaned = cleaned.replace(value, MASK)
     cleaned = _EMAIL.sub(MASK, cleaned)
@@ -33,7 +35,7 @@ def _known_parts(known: Iterable[str | None]) -> Iterable[str]:
     for value in known:
         if not value:
             continue
-        normal = unicodedata.normalize("NFKC", value).strip()
+        normal = unicodedata.normalize("NFKC", value).translate(_DASHES).strip()
         if len(normal) >= 2:
             yield normal
             # Names are often written without the space, or only the family name is given.
