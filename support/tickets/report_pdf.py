@@ -13,7 +13,6 @@ from functools import cache
 from pathlib import Path
 
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
@@ -117,9 +116,9 @@ def render_pdf(report: MonthlyReport, *, font: str | None = None) -> bytes:
     r = report
     title = f"{r.municipality_name} 苦情・問い合わせ月次報告（{r.month.label}）"
     story: list[object] = [
-        Paragraph(title, title_style),
+        Paragraph(_escape(title), title_style),
         Paragraph(
-            f"報告先: {r.report_to}（{r.route_label}）<br/>"
+            f"報告先: {_escape(r.report_to)}（{r.route_label}）<br/>"
             f"作成日時: {r.generated_at:%Y-%m-%d %H:%M}（日本時間）<br/>"
             f"対象: {r.month.label}に受け付けた案件 {r.total}件（統合された重複を除く。"
             f"状況は作成時点）　うち即時報告済み: {r.notices}件",
@@ -154,7 +153,7 @@ def render_pdf(report: MonthlyReport, *, font: str | None = None) -> bytes:
         )
     )
     story.append(Paragraph("返礼品提供事業者別件数", heading))
-    supplier_rows = [[Paragraph(s, cell), str(n), str(d)] for s, n, d in r.by_supplier]
+    supplier_rows = [[Paragraph(_escape(s), cell), str(n), str(d)] for s, n, d in r.by_supplier]
     suppliers = LongTable(
         [["事業者", "件数", "うち完了"], *(supplier_rows or [["該当なし", "", ""]])],
         colWidths=[120 * mm, 20 * mm, 20 * mm],
@@ -166,7 +165,7 @@ def render_pdf(report: MonthlyReport, *, font: str | None = None) -> bytes:
     story.append(
         Paragraph("案件一覧（寄附者の氏名・住所・電話番号・メールアドレスは記載しません）", heading)
     )
-    story.append(_complaints(r, font, cell))
+    story += _complaints(r, font, cell)
     out = io.BytesIO()
     doc = SimpleDocTemplate(
         out,
@@ -183,7 +182,12 @@ def render_pdf(report: MonthlyReport, *, font: str | None = None) -> bytes:
     return out.getvalue()
 
 
-def _complaints(r: MonthlyReport, font: str, cell: ParagraphStyle) -> LongTable:
+# Rows per table: reportlab re-measures the rest of a table at every page break, so one table
+# of 10,000 rows costs quadratic time; chunks keep it linear (a chunk repeats the header).
+CHUNK_ROWS = 250
+
+
+def _complaints(r: MonthlyReport, font: str, cell: ParagraphStyle) -> list[LongTable]:
     header = ["番号", "受付日時", "分類", "状況", "事業者", "返礼品"]
     widths = [14, 24, 16, 14, 38, 40]
     if r.order_numbers:
@@ -192,31 +196,39 @@ def _complaints(r: MonthlyReport, font: str, cell: ParagraphStyle) -> LongTable:
     header += ["概要", "初回(h)", "解決(h)", "即時報告"]
     widths += [0, 13, 13, 13]
     widths[header.index("概要")] = 277 - sum(widths)
-    number = ParagraphStyle("num", parent=cell, alignment=TA_RIGHT)
-    data: list[list[object]] = [list(header)]
+    lines: list[list[object]] = []
     for row in r.rows:
         line: list[object] = [
             str(row.ticket_id),
             f"{row.received_at:%m/%d %H:%M}",
             row.category,
             row.status,
-            Paragraph(row.supplier, cell),
-            Paragraph(row.item or "", cell),
+            Paragraph(_escape(row.supplier), cell),
+            Paragraph(_escape(row.item or ""), cell),
         ]
         if r.order_numbers:
-            line.append(Paragraph(row.order_no or "", cell))
+            line.append(row.order_no or "")
         line += [
             Paragraph(_escape(row.summary), cell),
-            Paragraph(format_hours(row.first_response_hours), number),
-            Paragraph(format_hours(row.resolution_hours), number),
+            format_hours(row.first_response_hours),
+            format_hours(row.resolution_hours),
             "済" if row.notified else "",
         ]
-        data.append(line)
-    if not r.rows:
-        data.append(["該当する案件はありません。", *[""] * (len(header) - 1)])
-    table = LongTable(data, colWidths=[w * mm for w in widths], repeatRows=1)
-    table.setStyle(_grid(font, 7))
-    return table
+        lines.append(line)
+    if not lines:
+        lines.append(["該当する案件はありません。", *[""] * (len(header) - 1)])
+    style = _grid(font, 7)
+    style.add("ALIGN", (-3, 1), (-2, -1), "RIGHT")
+    tables = []
+    for start in range(0, len(lines), CHUNK_ROWS):
+        table = LongTable(
+            [list(header), *lines[start : start + CHUNK_ROWS]],
+            colWidths=[w * mm for w in widths],
+            repeatRows=1,
+        )
+        table.setStyle(style)
+        tables.append(table)
+    return tables
 
 
 def _escape(text: str) -> str:

@@ -140,3 +140,23 @@ class TestPdfDefaultFont:
 
 def test_poppler_is_found_after_the_fixture(poppler: None) -> None:
     assert shutil.which("pdftoppm") is not None
+
+
+class TestPdfMarkup:
+    def test_names_with_markup_characters_are_printed_as_written(
+        self, poppler: None, tmp_path: Path
+    ) -> None:
+        from dataclasses import replace
+
+        report = _report(1)
+        odd = "A&B <食品> 商店"
+        report = replace(
+            report,
+            rows=[replace(report.rows[0], supplier=odd, summary="<b>太字</b> & 記号")],
+            by_supplier=[(odd, 1, 1)],
+        )
+        pdf = tmp_path / "markup.pdf"
+        pdf.write_bytes(render_pdf(report, font=resolve_font(IPA_GOTHIC)))
+        text = _run("pdftotext", "-f", "1", "-l", "1", str(pdf), "-")
+        assert "A&B <食品> 商店" in text
+        assert "<b>太字</b> & 記号" in text
