@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from email import message_from_bytes, policy
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from support.adapters.fakes import InMemoryMailSender
 from support.adapters.ports import SendError
+from support.adapters.smtp import SmtpMailSender
 from support.auth.models import RoleName
 from support.calendar import JST
 from support.config import Settings
@@ -22,6 +24,7 @@ from support.tickets.report_models import MunicipalityNotice, MunicipalityReport
 from support.worker import build_runner
 from tests.conftest import Database
 from tests.factories import load_demo_world, login_as, make_ticket
+from tests.services.smtp_sink import SmtpSink
 
 POLICIES = load_policies(default_policy_dir())
 
@@ -211,3 +214,46 @@ class TestMonthlySchedule:
         names = sorted(p.get_filename() or "" for p in parsed.iter_attachments())  # type: ignore[attr-defined]
         assert names == ["report-ise-2025-12.csv", "report-ise-2025-12.pdf"]
         assert "2025年12月" in str(parsed["Subject"])
+
+
+class TestAgainstRealSmtp:
+    def test_notice_and_monthly_report_arrive_at_the_smtp_server(
+        self, client: TestClient, database: Database, settings: Settings, tmp_path: Path
+    ) -> None:
+        load_demo_world(database.factory)
+        operator = login_as(client, database.factory, RoleName.OPERATOR)
+        _open(client, operator, _order(database, "ise").id, "個人情報")
+        with database.factory() as s:
+            schedule_monthly(session=s, policies=POLICIES, now=datetime(2026, 1, 5, 9, tzinfo=JST))
+            s.commit()
+        with SmtpSink(tmp_path / "smtp") as sink:
+            sender = SmtpMailSender("127.0.0.1", sink.port, security="none", timeout=10)
+            build_runner(database.factory, settings, sender).run_until_idle()
+            received = sink.messages()
+        assert len(received) == 5  # one notice, four monthly reports
+        subjects = sorted(
+            str(message_from_bytes(raw, policy=policy.default)["Subject"]) for _, raw in received
+        )
+        assert sum("重大事案" in s for s in subjects) == 1
+        assert sum("月次報告" in s for s in subjects) == 4
+        rcpts = sorted(r for envelope, _ in received for r in envelope["rcpt_tos"])
+        assert rcpts.count("furusato@city-ise.example.jp") == 2
+
+    def test_smtp_down_retries_the_notice_later(
+        self, client: TestClient, database: Database, settings: Settings, tmp_path: Path
+    ) -> None:
+        load_demo_world(database.factory)
+        operator = login_as(client, database.factory, RoleName.OPERATOR)
+        _open(client, operator, _order(database, "ise").id, "個人情報")
+        sink = SmtpSink(tmp_path / "smtp")  # never started: nothing listens on its port
+        sender = SmtpMailSender("127.0.0.1", sink.port, security="none", timeout=5)
+        build_runner(database.factory, settings, sender).run_until_idle()
+        with database.factory() as s:
+            notice = s.scalars(select(MunicipalityNotice)).one()
+            job = s.scalars(select(Job).where(Job.kind == SERIOUS_NOTICE)).one()
+            assert notice.status == "queued" and job.status == "queued"
+            job.run_at = datetime.now(JST)  # skip the backoff instead of waiting for it
+            s.commit()
+        with SmtpSink(tmp_path / "smtp", port=sink.port) as live:
+            build_runner(database.factory, settings, sender).run_until_idle()
+            assert len(live.messages()) == 1
