@@ -70,6 +70,8 @@ def download_monthly(
             "Content-Disposition": f'attachment; filename="{name}"',
             "Cache-Control": "no-store",
             "X-Content-Type-Options": "nosniff",
+            # The HTML report is a document, never an app: no script, no outside resource.
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
         },
     )
 

@@ -257,3 +257,28 @@ class TestAgainstRealSmtp:
         with SmtpSink(tmp_path / "smtp", port=sink.port) as live:
             build_runner(database.factory, settings, sender).run_until_idle()
             assert len(live.messages()) == 1
+
+
+class TestPreviewThenSchedule:
+    def test_a_report_generated_early_by_hand_is_regenerated_and_mailed_when_due(
+        self, database: Database, settings: Settings
+    ) -> None:
+        load_demo_world(database.factory)
+        from support.tickets.report_store import store_monthly
+        from support.tickets.reports import ReportMonth
+
+        with database.factory() as s:
+            store_monthly(session=s, policy=POLICIES["ise"], month=ReportMonth(2025, 12))
+            make_ticket(s, municipality_id="ise", created_at=datetime(2025, 12, 31, 9, tzinfo=JST))
+            queued = schedule_monthly(
+                session=s, policies=POLICIES, now=datetime(2026, 1, 5, 9, tzinfo=JST)
+            )
+            s.commit()
+        assert "ise" in queued
+        sender = InMemoryMailSender()
+        build_runner(database.factory, settings, sender).run_until_idle()
+        with database.factory() as s:
+            row = s.scalars(
+                select(MunicipalityReport).where(MunicipalityReport.municipality_id == "ise")
+            ).one()
+        assert row.ticket_count == 1 and row.mail_status == "sent"
