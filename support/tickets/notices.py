@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from support.adapters.ports import MailSender, OutgoingMail
 from support.calendar import JST
 from support.db import utcnow
-from support.jobs import enqueue
+from support.jobs import Job, enqueue
 from support.tickets.channels import record_event
 from support.tickets.models import Donor, GiftItem, Order, Supplier, Ticket, TicketTag
 from support.tickets.policy import MunicipalityPolicy, default_policy_dir, load_policies
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 SERIOUS_NOTICE = "reports.serious_notice"
 SERIOUS_SWEEP = "reports.serious_sweep"
+# Backoff 10 s, 20 s, ... capped at an hour: ten attempts span about 85 minutes; after that
+# the sweep queues the notice again.
+NOTICE_ATTEMPTS = 10
 # How far back the sweep looks for serious tickets without a notice.
 SWEEP_WINDOW = timedelta(days=2)
 TAG_ALIASES: Mapping[str, str] = {
@@ -81,15 +84,25 @@ def flag_if_serious(*, session: Session, ticket: Ticket, tags: Iterable[str] | N
     )
     if exists is not None:
         return False
-    enqueue(session, SERIOUS_NOTICE, {"ticket_id": ticket.id})
+    enqueue(session, SERIOUS_NOTICE, {"ticket_id": ticket.id}, max_attempts=NOTICE_ATTEMPTS)
     return True
+
+
+def _pending_notice_jobs(session: Session) -> set[int]:
+    """Return the tickets whose notice job is queued or running (payloads read in Python)."""
+    payloads = session.scalars(
+        select(Job.payload).where(Job.kind == SERIOUS_NOTICE, Job.status.in_(("queued", "running")))
+    )
+    return {int(p["ticket_id"]) for p in payloads if "ticket_id" in p}
 
 
 def sweep(
     *, session: Session, policies: Mapping[str, MunicipalityPolicy], now: datetime | None = None
 ) -> int:
-    """Enqueue notices for recent serious tickets that have none; return how many."""
+    """Enqueue notices for recent serious tickets that have none, and for notices still
+    queued whose job gave up (e.g. SMTP down for long); return how many jobs were added."""
     since = (now or utcnow()) - SWEEP_WINDOW
+    pending = _pending_notice_jobs(session)
     noticed = select(MunicipalityNotice.ticket_id)
     candidates = session.execute(
         select(Ticket.id, Ticket.municipality_id, Ticket.category)
@@ -101,13 +114,28 @@ def sweep(
         )
         .order_by(Ticket.id)
     ).all()
-    count = 0
+    tags: dict[int, list[str]] = {}
+    if candidates:
+        for ticket_id, tag in session.execute(
+            select(TicketTag.ticket_id, TicketTag.tag)
+            .join(Ticket, Ticket.id == TicketTag.ticket_id)
+            .where(Ticket.updated_at >= since, Ticket.id.not_in(noticed))
+        ):
+            tags.setdefault(ticket_id, []).append(tag)
+    due = set(
+        session.scalars(
+            select(MunicipalityNotice.ticket_id).where(MunicipalityNotice.status == "queued")
+        )
+    )
     for ticket_id, municipality_id, category in candidates:
         policy = policies.get(municipality_id or "")
-        if policy is not None and serious_kinds(category, _tags(session, ticket_id), policy):
-            enqueue(session, SERIOUS_NOTICE, {"ticket_id": ticket_id})
-            count += 1
-    return count
+        if policy is not None and serious_kinds(category, tags.get(ticket_id, ()), policy):
+            due.add(ticket_id)
+    added = 0
+    for ticket_id in sorted(due - pending):
+        enqueue(session, SERIOUS_NOTICE, {"ticket_id": ticket_id}, max_attempts=NOTICE_ATTEMPTS)
+        added += 1
+    return added
 
 
 def _create(

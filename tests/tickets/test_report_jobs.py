@@ -282,3 +282,31 @@ class TestPreviewThenSchedule:
                 select(MunicipalityReport).where(MunicipalityReport.municipality_id == "ise")
             ).one()
         assert row.ticket_count == 1 and row.mail_status == "sent"
+
+
+class TestSweepRequeues:
+    def test_a_notice_whose_job_gave_up_is_queued_again_and_sent_once(
+        self, client: TestClient, database: Database, settings: Settings
+    ) -> None:
+        from support.tickets.notices import sweep
+
+        load_demo_world(database.factory)
+        operator = login_as(client, database.factory, RoleName.OPERATOR)
+        _open(client, operator, _order(database, "ise").id, "個人情報")
+        sender = InMemoryMailSender()
+        sender.fail_with = SendError("connection refused", permanent=False)
+        runner = build_runner(database.factory, settings, sender)
+        runner.run_until_idle()
+        with database.factory() as s:
+            job = s.scalars(select(Job).where(Job.kind == SERIOUS_NOTICE)).one()
+            assert job.status == "queued"  # waiting for its backoff
+            assert sweep(session=s, policies=POLICIES) == 0  # already pending: no duplicate
+            job.status = "failed"  # as if every attempt had failed
+            s.commit()
+            assert sweep(session=s, policies=POLICIES) == 1
+            s.commit()
+        sender.fail_with = None
+        runner.run_until_idle()
+        assert len(sender.sent) == 1
+        with database.factory() as s:
+            assert sweep(session=s, policies=POLICIES) == 0
