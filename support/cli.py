@@ -252,8 +252,10 @@ def user_list() -> None:
 
 def _register_groups() -> None:
     from support.cli_mail import mail
+    from support.cli_report import report
 
     cli.add_command(mail)
+    cli.add_command(report)
 
 
 _register_groups()

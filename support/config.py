@@ -75,6 +75,11 @@ class Settings(BaseSettings):
         default=None, description="Municipality policy files; empty: the bundled ones."
     )
     mail_batch_size: int = Field(default=100, ge=1, le=5000)
+    report_font: Path | None = Field(
+        default=None,
+        description="TrueType font with Japanese glyphs embedded in PDF reports; empty: an "
+        "installed IPA font if found, else the PDF standard CID font HeiseiKakuGo-W5.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

@@ -7,7 +7,15 @@ from support.db import Base
 from support.jobs import Job
 from support.mail import models as mail_models
 from support.tickets import models as tickets_models
+from support.tickets import report_models
 
 target_metadata = Base.metadata
 
-__all__ = ["Job", "auth_models", "mail_models", "target_metadata", "tickets_models"]
+__all__ = [
+    "Job",
+    "auth_models",
+    "mail_models",
+    "report_models",
+    "target_metadata",
+    "tickets_models",
+]

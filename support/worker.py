@@ -17,12 +17,16 @@ from support.jobs import Job, JobRunner, enqueue
 from support.mail.ack import AckSettings, send_ack
 from support.mail.config import mailbox_config
 from support.mail.fetch import SEND_ACK
+from support.tickets.policy import default_policy_dir, load_policies
+from support.tickets.report_jobs import PERIODIC as REPORT_PERIODIC
+from support.tickets.report_jobs import ReportJobs
+from support.tickets.report_mail import ReportMailSettings
 
 log = logging.getLogger(__name__)
 
 PURGE_SESSIONS = "auth.purge_expired_sessions"
 # Periodic jobs: kind -> interval. A kind is enqueued when no run of it is queued or recent.
-PERIODIC: dict[str, timedelta] = {PURGE_SESSIONS: timedelta(hours=1)}
+PERIODIC: dict[str, timedelta] = {PURGE_SESSIONS: timedelta(hours=1), **REPORT_PERIODIC}
 
 
 def _purge_sessions(session: Session, _payload: dict[str, Any]) -> None:
@@ -60,6 +64,15 @@ def build_runner(
         log.info("acknowledgement", extra={"outcome": outcome})
 
     runner.register(SEND_ACK, ack)
+    chosen = settings or Settings()
+    reports = ReportJobs(
+        policies=load_policies(chosen.policy_dir or default_policy_dir()),
+        sender=sender,
+        mail=ReportMailSettings(from_addr=chosen.mail_from, desk_name=chosen.desk_name),
+        font_path=chosen.report_font,
+    )
+    for kind, handler in reports.handlers().items():
+        runner.register(kind, handler)
     return runner
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from support.auth import service as auth_service
 from support.auth.models import RoleName, User
+from support.tickets.models import Ticket, TicketEvent, TicketTag
 from support.tickets.world import ImportCounts, load_world, read_world
 
 from .conftest import BUNDLED_WORLD, WORLD_FILE
@@ -71,3 +74,45 @@ def login_as(
         factory, role, municipality_id=municipality_id, supplier_id=supplier_id
     )
     return bearer(client, user.username, password)
+
+
+def make_ticket(
+    session: Session,
+    *,
+    municipality_id: str,
+    created_at: datetime,
+    category: str = "品質",
+    status: str = "open",
+    subject: str = "返礼品について",
+    supplier_id: str | None = None,
+    order_id: int | None = None,
+    donor_id: str | None = None,
+    tags: Sequence[str] = (),
+) -> Ticket:
+    """Add a ticket (and its tags) at a given creation time; the caller commits."""
+    ticket = Ticket(
+        subject=subject,
+        category=category,
+        status=status,
+        channel="operator",
+        municipality_id=municipality_id,
+        supplier_id=supplier_id,
+        order_id=order_id,
+        donor_id=donor_id,
+        created_at=created_at,
+        updated_at=created_at,
+        last_activity_at=created_at,
+    )
+    session.add(ticket)
+    session.flush()
+    session.add_all(TicketTag(ticket_id=ticket.id, tag=t) for t in tags)
+    return ticket
+
+
+def add_event(
+    session: Session, ticket: Ticket, kind: str, at: datetime, **detail: object
+) -> TicketEvent:
+    """Add a timeline event at a given time (e.g. kind="status", to="closed")."""
+    event = TicketEvent(ticket_id=ticket.id, kind=kind, occurred_at=at, detail=dict(detail))
+    session.add(event)
+    return event

@@ -134,6 +134,24 @@ class ReportingRules(_Rules):
     immediate_notice: str
     media_requests: str | None
     source: list[str] = Field(min_length=1)
+    # Optional keys for the reports (issue 5); the defaults suit every shipped municipality.
+    # Formats attached to the monthly report mail.
+    monthly_formats: list[Literal["pdf", "html", "csv"]] = Field(
+        default=["pdf", "csv"], min_length=1
+    )
+    # Portal order numbers let the municipality find the case in its own records; a city that
+    # wants none in reports sets this to false.
+    order_numbers_in_report: bool = True
+    # Extra addresses copied on notices and monthly mails (e.g. the intermediary's manager).
+    report_cc: list[str] = Field(default=[], max_length=10)
+
+    @model_validator(mode="after")
+    def _cc_are_addresses(self) -> ReportingRules:
+        """Refuse a copy address that is not an e-mail address."""
+        for address in self.report_cc:
+            if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", address):
+                raise ValueError(f"report_cc: not an e-mail address: {address}")
+        return self
 
 
 class MunicipalityPolicy(_Rules):

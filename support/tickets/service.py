@@ -12,7 +12,7 @@ from support.auth import audit
 from support.auth.actor import Actor
 from support.auth.models import RoleName
 from support.errors import BadInput, NotFound
-from support.tickets import scope
+from support.tickets import notices, scope
 from support.tickets.masking import mask_email, mask_name, mask_phone, prefecture_of
 from support.tickets.models import (
     Donation,
@@ -277,6 +277,7 @@ def create_ticket(*, session: Session, actor: Actor, data: TicketCreate) -> Tick
     )
     session.add(ticket)
     session.flush()
+    notices.flag_if_serious(session=session, ticket=ticket, tags=())
     return ticket
 
 

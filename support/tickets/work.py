@@ -14,7 +14,7 @@ from support.auth.actor import Actor
 from support.auth.models import User
 from support.db import utcnow
 from support.errors import BadInput, Conflict, NotFound
-from support.tickets import scope
+from support.tickets import notices, scope
 from support.tickets.channels import record_event
 from support.tickets.models import (
     Donation,
@@ -165,6 +165,7 @@ def set_tags(*, session: Session, actor: Actor, ticket_id: int, tags: Sequence[s
         detail={"tags": wanted},
     )
     session.flush()
+    notices.flag_if_serious(session=session, ticket=ticket, tags=wanted)
     return wanted
 
 
