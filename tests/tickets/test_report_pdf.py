@@ -21,12 +21,17 @@ from tests.services.debian import DebianPackageMissing, ensure_installed
 
 IPA_GOTHIC = Path("/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf")
 
+POPPLER_JAPAN1 = Path("/usr/share/poppler/cMap/Adobe-Japan1")
+
 
 @pytest.fixture(scope="module")
 def poppler() -> None:
-    """Make sure pdftoppm/pdffonts/pdftotext (poppler-utils) and an IPA font are installed."""
+    """Make sure poppler-utils, its CJK maps (poppler-data) and an IPA font are installed."""
     try:
         ensure_installed("poppler-utils", "pdftoppm")
+        # Without poppler-data, poppler cannot map the Adobe-Japan1 CID font to glyphs and
+        # the CID fallback reads as an empty page.
+        ensure_installed("poppler-data", POPPLER_JAPAN1)
         ensure_installed("fonts-ipafont-gothic", IPA_GOTHIC)
     except DebianPackageMissing as exc:
         pytest.skip(str(exc))
