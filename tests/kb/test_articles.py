@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from support.adapters.fakes import InMemorySearchIndex
-from support.app import Adapters, create_app
 from support.auth.models import AuditEvent, RoleName
-from support.config import Settings
 from support.jobs import Job
 from support.kb.indexing import INDEX_JOB
 from tests.conftest import Database
@@ -32,23 +28,6 @@ def article(**fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return body
-
-
-@pytest.fixture
-def app_client(
-    database: Database, tmp_path: Path, search: InMemorySearchIndex
-) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=database.url,
-        data_dir=tmp_path / "data",
-        cookie_secure=False,
-        kb_public_burst=3,
-        kb_public_rate_per_minute=1,
-        trusted_proxies=["10.0.0.1"],
-    )
-    app = create_app(settings, adapters=Adapters(search=search))
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 @pytest.fixture
