@@ -12,11 +12,12 @@ so FTS5 only has to split on spaces. A query goes through four plain steps:
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from support.adapters.ja_text import (
@@ -49,6 +50,12 @@ _W_GRAMS_UNKNOWN = 0.8
 # municipality, general articles beat municipality-specific ones unless the query names it.
 _OWN_MUNICIPALITY = 1.5
 _OTHER_SPECIFIC = 0.5
+
+# Coverage: the best candidates are scaled by the idf-weighted share of the query's words and
+# synonym groups they contain, so a document that answers the whole question beats one that
+# repeats a single rare word of it.
+_W_COVERAGE = 0.5
+_COVERAGE_CANDIDATES = 30
 
 # Longer queries are cut: a donor's question fits, and a pasted document cannot stall search.
 _MAX_QUERY_CHARS = 2000
@@ -108,6 +115,7 @@ class _Query:
     grams: list[str]
     units: list[str]  # every content word, for the share of unknown words
     places: frozenset[str]  # place names, for recognising a municipality's name
+    free_units: list[str] = field(default_factory=list)  # content words outside any concept
 
 
 @dataclass(slots=True)
@@ -198,12 +206,13 @@ class SqliteSearchIndex:
             signals = self._retrieve(analysed, municipality)
             unknown = self._unknown_share(analysed.units)
             names = self._municipality_name_terms()
-        w_grams = _W_GRAMS_KNOWN + (_W_GRAMS_UNKNOWN - _W_GRAMS_KNOWN) * unknown
-        scores = {
-            doc_id: score
-            * _municipality_factor(signals[doc_id].municipality, municipality, analysed, names)
-            for doc_id, score in _combine(signals, w_grams).items()
-        }
+            w_grams = _W_GRAMS_KNOWN + (_W_GRAMS_UNKNOWN - _W_GRAMS_KNOWN) * unknown
+            scores = {
+                doc_id: score
+                * _municipality_factor(signals[doc_id].municipality, municipality, analysed, names)
+                for doc_id, score in _combine(signals, w_grams).items()
+            }
+            self._weigh_coverage(analysed, scores)
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         hits = [SearchHit(id=doc_id, score=round(score, 6)) for doc_id, score in ranked[:top]]
         # A candidate can score nothing: bm25() gives ~0 to words in most documents.
@@ -281,6 +290,7 @@ class SqliteSearchIndex:
             grams=list(dict.fromkeys(analysis.grams)),
             units=units,
             places=frozenset(analysis.places),
+            free_units=[u for u in dict.fromkeys(units) if u not in covered],
         )
 
     # --- storage -----------------------------------------------------------------------
@@ -410,6 +420,47 @@ class SqliteSearchIndex:
             rows = self._conn.execute(sql, params)
             out.extend((str(r[0]), r[1], int(r[2]), float(r[3])) for r in rows)
         return out
+
+    def _weigh_coverage(self, query: _Query, scores: dict[str, float]) -> None:
+        """Scale the best candidates by how much of the query's meaning each one covers."""
+        items: list[tuple[tuple[tuple[str, ...], ...], str]] = [
+            (((u,),), u) for u in query.free_units
+        ]
+        for concept in query.concepts:
+            items.append(((*concept.literal, *concept.synonyms), concept.literal[0][0]))
+        if len(items) < 2 or not scores:
+            return
+        head = sorted(scores, key=lambda d: -scores[d])[:_COVERAGE_CANDIDATES]
+        weights = self._idf([key for _, key in items])
+        total = sum(weights.get(key, 0.0) for _, key in items)
+        if total <= 0:
+            return
+        marks = ", ".join("?" * len(head))
+        rows = self._conn.execute(
+            "SELECT d.id, t.title, t.answer_short, t.body, t.tags FROM kb_terms AS t"  # noqa: S608
+            f" JOIN kb_docs AS d ON d.rowid = t.rowid WHERE d.id IN ({marks})",
+            head,
+        ).fetchall()
+        for doc_id, *columns in rows:
+            words = set(" ".join(columns).split())
+            covered = sum(
+                weights.get(key, 0.0)
+                for entries, key in items
+                if any(all(unit in words for unit in entry) for entry in entries)
+            )
+            scores[doc_id] *= (1 - _W_COVERAGE) + _W_COVERAGE * covered / total
+
+    def _idf(self, terms: Sequence[str]) -> dict[str, float]:
+        distinct = sorted(set(terms))
+        marks = ", ".join("?" * len(distinct))
+        total = self._conn.execute("SELECT count(*) FROM kb_docs").fetchone()[0] or 1
+        return {
+            term: math.log(1 + total / doc)
+            for term, doc in self._conn.execute(
+                f"SELECT term, doc FROM kb_terms_vocab WHERE term IN ({marks})",  # noqa: S608
+                distinct,
+            )
+        }
 
     def _unknown_share(self, units: Sequence[str]) -> float:
         """Return the share of the query's words that no document contains."""
