@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from support.adapters.ports import SearchIndex
@@ -346,18 +346,6 @@ def export_rows(*, session: Session, include_drafts: bool = False) -> Iterator[d
         if include_drafts:
             line["status"] = article.status
         yield line
-
-
-def count_published(*, session: Session) -> int:
-    """Return how many articles are published."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Article)
-            .where(Article.status == ArticleStatus.PUBLISHED)
-        )
-        or 0
-    )
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
