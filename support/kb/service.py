@@ -26,6 +26,7 @@ from support.kb.search import ArticleHit, search, suggest, suggestion_query
 
 __all__ = [
     "ArticleHit",
+    "archive_article",
     "create_article",
     "export_rows",
     "get_article",
@@ -254,6 +255,21 @@ def set_status(
     queue_index(session, index, [article.id])
     session.flush()
     return article
+
+
+def archive_article(
+    *, session: Session, index: SearchIndex, actor: Actor, article_id: str
+) -> Article:
+    """Take an article out of use for good (DELETE); its history stays."""
+    current = _load(session, actor, article_id)
+    return set_status(
+        session=session,
+        index=index,
+        actor=actor,
+        article_id=article_id,
+        status=ArticleStatus.ARCHIVED,
+        version=current.version,
+    )
 
 
 def _bump(article: Article, actor: Actor) -> None:
