@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
 
 from support.db import make_session_factory, transaction, utcnow
-from support.tickets.models import Donation, Donor, GiftItem, Order, Supplier
+from support.mail.models import MailAttachment, MailMessage, MailRaw
+from support.tickets.models import (
+    Donation,
+    Donor,
+    GiftItem,
+    Order,
+    Supplier,
+    Ticket,
+    TicketEvent,
+    TicketTag,
+)
 from support.tickets.world import load_world, read_world
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,3 +121,142 @@ def add_donors_and_orders(engine: Engine, *, donors: int, orders: int, seed: int
             for row in rows:
                 row["donation_id"] = ids[row.pop("_no")]
             conn.execute(insert(Order), rows)
+
+
+TOPICS = ("返礼品が届きません", "受領証明書の再発行", "ワンストップ特例の申請書", "配送先の変更")
+BODY = (
+    "いつもお世話になっております。\n先日寄附した返礼品について問い合わせます。\n"
+    "注文番号 {order} の配送状況を教えてください。\n"
+    "ワンストップ特例の申請書も届いていないようです。よろしくお願いいたします。\n"
+)
+
+
+def _raw_mail(i: int, sender: str, subject: str, order: str, at: datetime) -> bytes:
+    mail = EmailMessage()
+    mail["From"] = sender
+    mail["To"] = "support-ise@desk.example.jp"
+    mail["Subject"] = subject
+    mail["Date"] = format_datetime(at)
+    mail["Message-ID"] = f"<drill-{i:07d}@mua.example.jp>"
+    mail.set_content(BODY.format(order=order) * 3)
+    if i % 5 == 0:
+        mail.add_attachment(
+            bytes(range(256)) * 8, maintype="image", subtype="jpeg", filename="photo.jpg"
+        )
+    return bytes(mail)
+
+
+def add_tickets_and_mails(engine: Engine, *, tickets: int, seed: int = 11) -> None:
+    """Insert `tickets` mail tickets, each with one inbound message (raw kept), a tag and events.
+
+    Every fifth message has an attachment. Rows go in batches of executemany inserts with
+    RETURNING, so identifiers and sequences stay the database's own.
+    """
+    rng = random.Random(seed)
+    with make_session_factory(engine)() as session:
+        orders = session.execute(
+            select(
+                Order.id, Order.order_no, Order.municipality_id, Order.supplier_id, Order.donor_id
+            )
+        ).all()
+        donors = dict(session.execute(select(Donor.id, Donor.email)).all())
+    start = datetime(2026, 4, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        for first in range(0, tickets, BATCH // 4):
+            span = range(first, min(tickets, first + BATCH // 4))
+            picks = [orders[rng.randrange(len(orders))] for _ in span]
+            times = [start + timedelta(minutes=rng.randrange(200 * 24 * 60)) for _ in span]
+            subjects = [f"{rng.choice(TOPICS)}（{i:07d}）" for i in span]
+            rows = [
+                {
+                    "subject": subjects[k],
+                    "category": "配送",
+                    "priority": "normal",
+                    "status": "open" if k % 3 else "closed",
+                    "channel": "mail",
+                    "municipality_id": o.municipality_id,
+                    "donor_id": o.donor_id,
+                    "order_id": o.id,
+                    "supplier_id": o.supplier_id,
+                    "created_at": times[k],
+                    "updated_at": times[k],
+                    "last_activity_at": times[k],
+                    "thread_version": 1,
+                }
+                for k, o in enumerate(picks)
+            ]
+            ids = (
+                conn.execute(
+                    insert(Ticket).returning(Ticket.id, sort_by_parameter_order=True), rows
+                )
+                .scalars()
+                .all()
+            )
+            conn.execute(insert(TicketTag), [{"ticket_id": t, "tag": "配送"} for t in ids])
+            conn.execute(
+                insert(TicketEvent),
+                [
+                    {
+                        "ticket_id": t,
+                        "kind": "created",
+                        "occurred_at": times[k],
+                        "detail": {"channel": "mail"},
+                    }
+                    for k, t in enumerate(ids)
+                ],
+            )
+            raws, messages = [], []
+            for k, (i, t, o) in enumerate(zip(span, ids, picks, strict=True)):
+                sender = donors.get(o.donor_id) or f"donor{i}@mail.example.jp"
+                raw = _raw_mail(i, sender, subjects[k], o.order_no, times[k])
+                raws.append(raw)
+                messages.append(
+                    {
+                        "ticket_id": t,
+                        "direction": "inbound",
+                        "dedupe_key": hashlib.sha256(raw).hexdigest(),
+                        "message_id": f"<drill-{i:07d}@mua.example.jp>",
+                        "references": [],
+                        "from_addr": sender,
+                        "to_addrs": ["support-ise@desk.example.jp"],
+                        "cc_addrs": [],
+                        "delivered_to": ["support-ise@desk.example.jp"],
+                        "subject": subjects[k],
+                        "sent_at": times[k],
+                        "received_at": times[k],
+                        "text": BODY.format(order=o.order_no) * 3,
+                        "is_auto": False,
+                        "parse_failed": False,
+                        "problems": [],
+                        "raw_size": len(raw),
+                        "bounced": False,
+                        "source": {"account": "drill", "folder": "INBOX", "uid": i},
+                    }
+                )
+            message_ids = (
+                conn.execute(
+                    insert(MailMessage).returning(MailMessage.id, sort_by_parameter_order=True),
+                    messages,
+                )
+                .scalars()
+                .all()
+            )
+            conn.execute(
+                insert(MailRaw),
+                [{"message_id": m, "data": r} for m, r in zip(message_ids, raws, strict=True)],
+            )
+            attachments = [
+                {
+                    "message_id": m,
+                    "filename": "photo.jpg",
+                    "content_type": "image/jpeg",
+                    "size": 2048,
+                    "inline": False,
+                    "part_index": 2,
+                    "sha256": hashlib.sha256(bytes(range(256)) * 8).hexdigest(),
+                }
+                for i, m in zip(span, message_ids, strict=True)
+                if i % 5 == 0
+            ]
+            if attachments:
+                conn.execute(insert(MailAttachment), attachments)
