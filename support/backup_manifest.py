@@ -1,19 +1,19 @@
 """Row counts and content checksums of every table, computed the same way on every backend.
 
-A table's checksum is the sum, modulo 2**256, of the SHA-256 of each row's canonical encoding.
-The sum does not depend on row order, so neither a backend's collation nor a missing ORDER BY
-changes it, and the rows stream through without being sorted. Values are read through the
-models' column types (aware UTC timestamps, booleans, JSON), so the same rows give the same
-checksum on SQLite and on PostgreSQL. Tables the models do not know (added by a migration the
-code has no model for yet) are reflected and hashed too, through their reflected types.
+A table's checksum is the SHA-256 of its column names and of the sum, modulo 2**256, of the
+SHA-256 of each row's canonical encoding. The sum does not depend on row order, so neither a
+backend's collation nor a missing ORDER BY changes it, and rows stream through unsorted.
+Values are read through the models' column types (aware UTC timestamps, booleans, JSON), so
+the same rows give the same checksum on SQLite and on PostgreSQL. Tables the models do not
+know (added by a migration that has no model yet) are reflected and hashed too.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -34,62 +34,80 @@ class TableDigest:
     sha256: str
 
 
-def _canonical(value: Any) -> Any:
-    """Return a JSON-encodable form of one value that does not depend on the backend."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return {"f": value.hex()}
-    if isinstance(value, Decimal):
-        return {"d": format(value.normalize(), "f")}
-    if isinstance(value, datetime):
-        # Aware values compare by instant; naive ones are kept as written.
-        if value.tzinfo is not None:
-            return {"t": value.astimezone(UTC).isoformat(timespec="microseconds")}
-        return {"n": value.isoformat(timespec="microseconds")}
-    if isinstance(value, date):
-        return {"D": value.isoformat()}
-    if isinstance(value, time):
-        return {"T": value.isoformat()}
-    if isinstance(value, timedelta):
-        return {"i": value.total_seconds()}
-    if isinstance(value, bytes | bytearray | memoryview):
-        return {"b": base64.b64encode(bytes(value)).decode("ascii")}
-    if isinstance(value, uuid.UUID):
-        return {"u": str(value)}
-    if isinstance(value, dict):
-        return {"j": json.dumps(value, sort_keys=True, ensure_ascii=False, default=_json_default)}
-    if isinstance(value, list | tuple):
-        return {"j": json.dumps(value, sort_keys=True, ensure_ascii=False, default=_json_default)}
-    raise TypeError(f"no canonical form for {type(value).__name__}")
+def _json(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_json_default
+    ).encode("utf-8")
 
 
 def _json_default(value: Any) -> Any:
-    return _canonical(value)
+    return _encode(value).decode("utf-8", "backslashreplace")
 
 
-def row_digest(names: list[str], row: tuple[Any, ...]) -> int:
-    """Return the SHA-256 of one row's canonical encoding, as an integer."""
-    encoded = json.dumps(
-        [[name, _canonical(value)] for name, value in zip(names, row, strict=True)],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode("utf-8")
-    return int.from_bytes(hashlib.sha256(encoded).digest(), "big")
+def _datetime(value: datetime) -> bytes:
+    # Aware values compare by instant (in UTC); naive ones are kept as written.
+    if value.tzinfo is not None:
+        return b"t" + value.astimezone(UTC).isoformat(timespec="microseconds").encode()
+    return b"n" + value.isoformat(timespec="microseconds").encode()
+
+
+_ENCODERS: dict[type, Callable[[Any], bytes]] = {
+    type(None): lambda v: b"N",
+    bool: lambda v: b"T" if v else b"F",
+    int: lambda v: b"i" + str(v).encode(),
+    str: lambda v: b"s" + v.encode("utf-8"),
+    float: lambda v: b"f" + v.hex().encode(),
+    Decimal: lambda v: b"d" + format(v.normalize(), "f").encode(),
+    datetime: _datetime,
+    date: lambda v: b"D" + v.isoformat().encode(),
+    time: lambda v: b"H" + v.isoformat().encode(),
+    timedelta: lambda v: b"I" + repr(v.total_seconds()).encode(),
+    bytes: lambda v: b"b" + v,
+    bytearray: lambda v: b"b" + bytes(v),
+    memoryview: lambda v: b"b" + v.tobytes(),
+    uuid.UUID: lambda v: b"u" + str(v).encode(),
+    dict: lambda v: b"j" + _json(v),
+    list: lambda v: b"j" + _json(v),
+    tuple: lambda v: b"j" + _json(list(v)),
+}
+
+
+def _encode(value: Any) -> bytes:
+    """Return a type-tagged encoding of one value that does not depend on the backend."""
+    encoder = _ENCODERS.get(type(value))
+    if encoder is None:
+        for kind, candidate in _ENCODERS.items():
+            if isinstance(value, kind) and kind is not type(None):
+                encoder = candidate
+                break
+        else:
+            raise TypeError(f"no canonical form for {type(value).__name__}")
+    return encoder(value)
+
+
+def row_digest(row: tuple[Any, ...]) -> int:
+    """Return the SHA-256 of one row's values (length-prefixed, type-tagged), as an integer."""
+    digest = hashlib.sha256()
+    for value in row:
+        encoded = _encode(value)
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return int.from_bytes(digest.digest(), "big")
 
 
 def table_digest(conn: Connection, table: Table) -> TableDigest:
     """Count and checksum one table's rows (columns in name order, rows in any order)."""
     columns = sorted(table.columns, key=lambda c: c.name)
-    names = [c.name for c in columns]
     total = 0
     count = 0
     result = conn.execute(select(*columns).execution_options(yield_per=_STREAM_ROWS))
     for row in result:
-        total = (total + row_digest(names, tuple(row))) % _MODULUS
+        total += row_digest(tuple(row))
         count += 1
     result.close()
-    return TableDigest(rows=count, sha256=f"{total:064x}")
+    # The column names seal the sum: the same values under other columns differ.
+    header = _json([c.name for c in columns]) + (total % _MODULUS).to_bytes(32, "big")
+    return TableDigest(rows=count, sha256=hashlib.sha256(header).hexdigest())
 
 
 def database_tables(conn: Connection, metadata: MetaData) -> dict[str, Table]:
