@@ -18,6 +18,7 @@ locals {
     attachments = { noncurrent_version_days = 90 }
     recordings  = { noncurrent_version_days = 90 }
     ivr         = { noncurrent_version_days = 30 }
+    backups     = { noncurrent_version_days = 35 } # `support backup create` archives
   }
   secrets = {
     "database-app"  = "JSON {username, password} of the application's PostgreSQL role (owner of the schema)"
