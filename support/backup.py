@@ -29,11 +29,13 @@ from typing import IO, Any
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from support import backup_pg
 from support.backup_manifest import TableDigest, alembic_revision, compare, database_digests
 from support.db import make_engine, utcnow
 from support.errors import SupportError
+from support.logs import mask_pii
 from support.migrations import alembic_config
 
 log = logging.getLogger("support.backup")
@@ -119,6 +121,16 @@ class Manifest:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise BackupError("manifest.json が壊れています") from exc
+
+
+@contextmanager
+def _database_errors() -> Iterator[None]:
+    """Turn a database that cannot be reached or written into a one-line BackupError."""
+    try:
+        yield
+    except (OperationalError, sqlite3.Error) as exc:
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["?"]
+        raise BackupError(f"データベースを使えません: {mask_pii(first[0])[:300]}") from exc
 
 
 def backend_of(url: str) -> str:
@@ -246,7 +258,10 @@ def create_backup(
     if not out.parent.is_dir():
         raise BackupError(f"{out.parent} がありません")
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix=".support-backup-", dir=out.parent) as tmp:
+    with (
+        _database_errors(),
+        tempfile.TemporaryDirectory(prefix=".support-backup-", dir=out.parent) as tmp,
+    ):
         work = Path(tmp)
         if backend == "sqlite":
             manifest = _snapshot_sqlite(url, work, metadata)
@@ -376,7 +391,7 @@ def _refuse_unless_empty(url: str) -> None:
     present = _tables_present(url)
     if present:
         raise BackupError(
-            f"復元先のデータベースが空ではありません ({len(present)} 個のテーブルなど); "
+            f"復元先のデータベースが空ではありません (テーブル {len(present)} 個); "
             "空のデータベースを用意してください"
         )
 
@@ -440,6 +455,24 @@ def restore_backup(
     scratch = archive.parent if backend == "postgresql" else _sqlite_path(url).parent
     if not scratch.is_dir():
         raise BackupError(f"{scratch} がありません")
+    with _database_errors():
+        manifest = _restore_and_verify(url, metadata, archive, scratch, pg_bindir, jobs)
+    log.info(
+        "backup restored",
+        extra={
+            "backend": backend,
+            "tables": len(manifest.tables),
+            "rows": manifest.total_rows,
+            "seconds": round(time.perf_counter() - started, 3),
+        },
+    )
+    return manifest
+
+
+def _restore_and_verify(
+    url: str, metadata: MetaData, archive: Path, scratch: Path, pg_bindir: Path | None, jobs: int
+) -> Manifest:
+    backend = backend_of(url)
     with tempfile.TemporaryDirectory(prefix=".support-restore-", dir=scratch) as tmp:
         manifest, data_file = _extract_checked(archive, Path(tmp))
         if manifest.backend != backend:
@@ -469,13 +502,4 @@ def restore_backup(
         raise BackupError(
             f"復元したデータが manifest と一致しないため取り消しました: {'; '.join(problems[:3])}"
         )
-    log.info(
-        "backup restored",
-        extra={
-            "backend": backend,
-            "tables": len(manifest.tables),
-            "rows": manifest.total_rows,
-            "seconds": round(time.perf_counter() - started, 3),
-        },
-    )
     return manifest
