@@ -199,15 +199,6 @@ module "mail" {
   events_topic_arn     = module.monitoring.topic_arn
 }
 
-resource "aws_acm_certificate" "ivr_fallback" {
-  provider          = aws.us_east_1
-  domain_name       = var.ivr_fallback_domain_name
-  validation_method = "DNS"
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
 module "ivr_fallback" {
   source                              = "../../modules/ivr_fallback"
   name                                = local.name
@@ -217,27 +208,10 @@ module "ivr_fallback" {
   replica_bucket_regional_domain_name = module.storage.replica_bucket_regional_domain_names["ivr"]
   kms_key_arn                         = module.kms_data.key_arn
   domain_name                         = var.ivr_fallback_domain_name
-  certificate_arn                     = aws_acm_certificate.ivr_fallback.arn
+  certificate_arn                     = aws_acm_certificate_validation.ivr_fallback.certificate_arn
 }
 
 # --- compute -------------------------------------------------------------------------------------
-
-resource "aws_acm_certificate" "api" {
-  domain_name       = var.api_domain_name
-  validation_method = "DNS"
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-
-resource "aws_acm_certificate" "api_standby" {
-  provider          = aws.standby
-  domain_name       = var.api_domain_name
-  validation_method = "DNS"
-  lifecycle {
-    create_before_destroy = true
-  }
-}
 
 module "waf" {
   source           = "../../modules/waf"
@@ -259,7 +233,7 @@ module "compute" {
   vpc_cidr_block     = module.network.vpc_cidr_block
   public_subnet_ids  = module.network.public_subnet_ids
   private_subnet_ids = module.network.private_subnet_ids
-  certificate_arn    = aws_acm_certificate.api.arn
+  certificate_arn    = aws_acm_certificate_validation.api.certificate_arn
   web_acl_arn        = module.waf.web_acl_arn
   access_log_bucket  = module.storage.log_bucket_name
   image_tag          = var.image_tag
@@ -298,7 +272,7 @@ module "compute_standby" {
   vpc_cidr_block       = module.network_standby.vpc_cidr_block
   public_subnet_ids    = module.network_standby.public_subnet_ids
   private_subnet_ids   = module.network_standby.private_subnet_ids
-  certificate_arn      = aws_acm_certificate.api_standby.arn
+  certificate_arn      = aws_acm_certificate_validation.api_standby.certificate_arn
   web_acl_arn          = module.waf_standby.web_acl_arn
   access_log_bucket    = module.storage.standby_log_bucket_name
   image_tag            = var.image_tag

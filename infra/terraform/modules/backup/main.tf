@@ -68,13 +68,12 @@ resource "aws_backup_plan" "this" {
   name = var.name
 
   rule {
-    rule_name                = "daily"
-    target_vault_name        = aws_backup_vault.primary.name
-    schedule                 = "cron(0 18 * * ? *)" # 03:00 JST, after RDS's own backup window
-    schedule_expression_timezone = "Etc/UTC"
-    start_window             = 60
-    completion_window        = 360
-    enable_continuous_backup = false
+    rule_name         = "daily"
+    target_vault_name = aws_backup_vault.primary.name
+    # 03:00 JST, after RDS's own backup window.
+    schedule          = "cron(0 18 * * ? *)"
+    start_window      = 60
+    completion_window = 360
     lifecycle {
       delete_after = var.daily_retention_days
     }
@@ -92,15 +91,14 @@ resource "aws_backup_plan" "this" {
     schedule          = "cron(0 19 1 * ? *)"
     start_window      = 60
     completion_window = 720
+    # No cold storage: AWS Backup cannot move RDS or S3 recovery points to cold tiers.
     lifecycle {
-      cold_storage_after = 30
-      delete_after       = var.monthly_retention_days
+      delete_after = var.monthly_retention_days
     }
     copy_action {
       destination_vault_arn = aws_backup_vault.standby.arn
       lifecycle {
-        cold_storage_after = 30
-        delete_after       = var.monthly_retention_days
+        delete_after = var.monthly_retention_days
       }
     }
   }

@@ -38,12 +38,12 @@ variable "daily_retention_days" {
 }
 
 variable "monthly_retention_days" {
-  description = "Days to keep monthly recovery points (cold after 30 days, so at least 120)."
+  description = "Days to keep monthly recovery points (and their copies)."
   type        = number
   default     = 400
   validation {
-    condition     = var.monthly_retention_days >= 120
-    error_message = "Cold storage needs at least 90 days after the move: keep monthly points 120 days or more."
+    condition     = var.monthly_retention_days >= 35
+    error_message = "Keep monthly recovery points longer than the daily ones (35 days or more)."
   }
 }
 

@@ -13,11 +13,11 @@ terraform {
 data "aws_region" "current" {}
 
 locals {
-  count = var.use_ses ? 1 : 0
+  enabled = var.use_ses ? 1 : 0
 }
 
 resource "aws_sesv2_configuration_set" "this" {
-  count                  = local.count
+  count                  = local.enabled
   configuration_set_name = var.name
   delivery_options {
     tls_policy = "REQUIRE"
@@ -35,7 +35,7 @@ resource "aws_sesv2_configuration_set" "this" {
 }
 
 resource "aws_sesv2_configuration_set_event_destination" "sns" {
-  count                  = local.count
+  count                  = local.enabled
   configuration_set_name = aws_sesv2_configuration_set.this[0].configuration_set_name
   event_destination_name = "bounces-and-complaints"
   event_destination {
@@ -48,7 +48,7 @@ resource "aws_sesv2_configuration_set_event_destination" "sns" {
 }
 
 resource "aws_sesv2_email_identity" "this" {
-  count                  = local.count
+  count                  = local.enabled
   email_identity         = var.domain
   configuration_set_name = aws_sesv2_configuration_set.this[0].configuration_set_name
   dkim_signing_attributes {
@@ -58,7 +58,7 @@ resource "aws_sesv2_email_identity" "this" {
 }
 
 resource "aws_sesv2_email_identity_mail_from_attributes" "this" {
-  count                  = local.count
+  count                  = local.enabled
   email_identity         = aws_sesv2_email_identity.this[0].email_identity
   mail_from_domain       = "bounce.${var.domain}"
   behavior_on_mx_failure = "USE_DEFAULT_VALUE"
@@ -74,7 +74,7 @@ resource "aws_route53_record" "dkim" {
 }
 
 resource "aws_route53_record" "mail_from_mx" {
-  count   = local.count
+  count   = local.enabled
   zone_id = var.zone_id
   name    = "bounce.${var.domain}"
   type    = "MX"
@@ -83,7 +83,7 @@ resource "aws_route53_record" "mail_from_mx" {
 }
 
 resource "aws_route53_record" "mail_from_spf" {
-  count   = local.count
+  count   = local.enabled
   zone_id = var.zone_id
   name    = "bounce.${var.domain}"
   type    = "TXT"
@@ -92,7 +92,7 @@ resource "aws_route53_record" "mail_from_spf" {
 }
 
 resource "aws_route53_record" "dmarc" {
-  count   = local.count
+  count   = local.enabled
   zone_id = var.zone_id
   name    = "_dmarc.${var.domain}"
   type    = "TXT"
@@ -101,7 +101,7 @@ resource "aws_route53_record" "dmarc" {
 }
 
 data "aws_iam_policy_document" "send" {
-  count = local.count
+  count = local.enabled
   statement {
     actions   = ["ses:SendRawEmail"]
     resources = [aws_sesv2_email_identity.this[0].arn, aws_sesv2_configuration_set.this[0].arn]
@@ -109,12 +109,12 @@ data "aws_iam_policy_document" "send" {
 }
 
 resource "aws_iam_group" "smtp" {
-  count = local.count
+  count = local.enabled
   name  = "${var.name}-ses-smtp"
 }
 
 resource "aws_iam_group_policy" "smtp" {
-  count  = local.count
+  count  = local.enabled
   name   = "send-from-own-domain"
   group  = aws_iam_group.smtp[0].name
   policy = data.aws_iam_policy_document.send[0].json
@@ -122,13 +122,13 @@ resource "aws_iam_group_policy" "smtp" {
 
 resource "aws_iam_user" "smtp" {
   # checkov:skip=CKV_AWS_273:SES SMTP authenticates with credentials derived from an IAM user's access key; SSO cannot. The user can only send raw mail from our identity.
-  count = local.count
+  count = local.enabled
   name  = "${var.name}-ses-smtp"
   tags  = var.tags
 }
 
 resource "aws_iam_user_group_membership" "smtp" {
-  count  = local.count
+  count  = local.enabled
   user   = aws_iam_user.smtp[0].name
   groups = [aws_iam_group.smtp[0].name]
 }

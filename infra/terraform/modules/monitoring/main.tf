@@ -14,6 +14,40 @@ resource "aws_sns_topic" "alarms" {
   tags              = var.tags
 }
 
+data "aws_caller_identity" "current" {}
+
+# Services that page through the topic: alarms, RDS events, AWS Backup, SES bounces.
+data "aws_iam_policy_document" "alarms" {
+  statement {
+    sid       = "OwnerManages"
+    actions   = ["SNS:Publish", "SNS:Subscribe", "SNS:GetTopicAttributes", "SNS:SetTopicAttributes", "SNS:ListSubscriptionsByTopic"]
+    resources = [aws_sns_topic.alarms.arn]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+  statement {
+    sid       = "ServicesPublish"
+    actions   = ["SNS:Publish"]
+    resources = [aws_sns_topic.alarms.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com", "events.rds.amazonaws.com", "backup.amazonaws.com", "ses.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  arn    = aws_sns_topic.alarms.arn
+  policy = data.aws_iam_policy_document.alarms.json
+}
+
 resource "aws_sns_topic_subscription" "email" {
   for_each  = toset(var.alarm_emails)
   topic_arn = aws_sns_topic.alarms.arn
