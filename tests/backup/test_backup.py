@@ -349,3 +349,40 @@ class TestCommand:
         assert "バックアップ" in line
         missing = _one_line_error(run_support(["backup", "restore", str(tmp_path / "none")], env))
         assert "ありません" in missing
+
+
+class TestSnapshot:
+    def test_postgresql_dump_and_manifest_see_the_same_moment(
+        self, postgresql_db: Database, pg_server: PostgresServer, tmp_path: Path
+    ) -> None:
+        # A pg_dump that first commits a new ticket through psql, i.e. a write that lands
+        # after the checksums' snapshot was exported but before pg_dump starts reading.
+        real = backup_pg.find_pg_bindir()
+        tools = tmp_path / "bin"
+        tools.mkdir()
+        (tools / "pg_restore").symlink_to(real / "pg_restore")
+        insert = (
+            "INSERT INTO tickets (subject, category, priority, status, channel, created_at,"
+            " updated_at, last_activity_at, thread_version) VALUES ('後から', 'その他', 'normal',"
+            " 'open', 'operator', now(), now(), now(), 0)"
+        )
+        wrapper = tools / "pg_dump"
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f'"{real / "psql"}" -q -v ON_ERROR_STOP=1 -c "{insert}" || exit 9\n'
+            f'exec "{real / "pg_dump"}" "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        try:
+            _fill(postgresql_db)
+            archive = tmp_path / "support.backup"
+            manifest = create_backup(
+                url=postgresql_db.url, metadata=target_metadata, out=archive, pg_bindir=tools
+            )
+            assert manifest.tables["tickets"].rows == 1
+            assert _digests(postgresql_db.url)["tickets"].rows == 2  # type: ignore[attr-defined]
+            target = pg_server.create_database()
+            restored = restore_backup(url=target, metadata=target_metadata, archive=archive)
+            assert restored.tables["tickets"].rows == 1
+        finally:
+            postgresql_db.truncate()
