@@ -92,3 +92,18 @@ output "smtp_host" {
   description = "SMTP host the containers send through."
   value       = local.environment.SUPPORT_SMTP_HOST
 }
+
+output "health_check_ids" {
+  description = "Route 53 health checks: primary and standby (/healthz, drive DNS failover), ready (/readyz, pages). Invert primary to force a failover."
+  value       = module.dns.health_check_ids
+}
+
+output "private_subnet_ids" {
+  description = "Private subnets of the primary region (one-off ECS tasks)."
+  value       = module.network.private_subnet_ids
+}
+
+output "tasks_security_group_id" {
+  description = "Security group of the tasks (one-off ECS tasks)."
+  value       = module.compute.tasks_security_group_id
+}
