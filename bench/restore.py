@@ -7,9 +7,10 @@ includes the verification against the manifest) and compares every table's row c
 checksum with those read from the source before it was destroyed.
 
 The figure is scaled to a stated production size (--prod-rows, --prod-bytes: by default
-2,000,000 tickets over five years, about 11 million rows and 120 GB of database) by the larger
-of the two ratios (rows and bytes), which overestimates: per-row costs and per-byte costs do
-not both grow at once. It is compared with the 3-hour recovery time objective.
+2,000,000 tickets over five years, about 11 million rows and 120 GB of database) twice: every
+phase by the larger of the two ratios (an upper bound), and by phase: checking and loading the
+archive by the bytes ratio, ANALYZE and the checksum verification (per-row Python work) by the
+rows ratio. The second is compared with the 3-hour recovery time objective.
 
     python bench/restore.py                        # 10,000 tickets, SQLite and PostgreSQL
     python bench/restore.py --backends postgresql --jobs 2
@@ -19,6 +20,7 @@ not both grow at once. It is compared with the 3-hour recovery time objective.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 import time
@@ -59,7 +61,21 @@ class Drill:
     load_seconds: float
     backup_seconds: float
     restore_seconds: float
+    phases: dict[str, float]
     mismatches: list[str]
+
+
+class _PhaseLog(logging.Handler):
+    """Collect the phase timings that restore_backup logs (check, load, analyze, verify)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: dict[str, float] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for key, value in vars(record).items():
+            if key.endswith("_seconds"):
+                self.seconds[key.removesuffix("_seconds")] = float(value)
 
 
 def fill(url: str, tickets: int) -> None:
@@ -137,9 +153,13 @@ def run_drill(backend: str, tickets: int, work: Path, stack: ExitStack, jobs: in
             Path(str(work / "source.db") + suffix).unlink(missing_ok=True)
     else:
         drop()
+    phases = _PhaseLog()
+    logging.getLogger("support.backup").addHandler(phases)
+    logging.getLogger("support.backup").setLevel(logging.INFO)
     started = time.perf_counter()
     restore_backup(url=target_url, metadata=target_metadata, archive=archive, jobs=jobs)
     restore_seconds = time.perf_counter() - started
+    logging.getLogger("support.backup").removeHandler(phases)
     after = digests(target_url)
     return Drill(
         backend=backend,
@@ -150,14 +170,21 @@ def run_drill(backend: str, tickets: int, work: Path, stack: ExitStack, jobs: in
         load_seconds=load_seconds,
         backup_seconds=backup_seconds,
         restore_seconds=restore_seconds,
+        phases=phases.seconds,
         mismatches=compare(before, after),
     )
 
 
 def report(drill: Drill, prod_rows: int, prod_bytes: int, *, scaled: bool = True) -> bool:
     """Print the drill's figures and the scaled estimate; return whether it passed."""
-    scale = max(prod_rows / drill.rows, prod_bytes / drill.database_bytes)
+    rows_ratio, bytes_ratio = prod_rows / drill.rows, prod_bytes / drill.database_bytes
+    scale = max(rows_ratio, bytes_ratio)
     estimate = drill.restore_seconds * scale
+    # By phase: reading the archive and loading it grow with bytes; ANALYZE and the checksums
+    # (Python, per row; the raw bytes hash in C) grow with rows.
+    by_bytes = drill.phases.get("check", 0.0) + drill.phases.get("load", 0.0)
+    by_rows = drill.phases.get("analyze", 0.0) + drill.phases.get("verify", 0.0)
+    phased = by_bytes * bytes_ratio + by_rows * rows_ratio
     ok = not drill.mismatches
     print(
         f"{drill.backend:10} tickets={drill.tickets} rows={drill.rows} "
@@ -167,14 +194,16 @@ def report(drill: Drill, prod_rows: int, prod_bytes: int, *, scaled: bool = True
         f"({drill.rows / drill.restore_seconds:,.0f} rows/s, "
         f"{drill.database_bytes / 1e6 / drill.restore_seconds:.1f} MB/s)"
     )
+    print(f"{'':10} restore phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in drill.phases.items()))
     verdict = f"{'':10} tables {'all match' if ok else 'DIFFER: ' + '; '.join(drill.mismatches)}"
     if not scaled:
         print(f"{verdict} (smoke run: too small to scale)")
         return ok
     print(
-        f"{verdict}; scaled x{scale:,.0f} to {prod_rows:,} rows / {prod_bytes / 1e9:.0f} GB: "
-        f"{estimate / 3600:.2f} h against the {RTO_SECONDS // 3600} h RTO "
-        f"({'within' if estimate <= RTO_SECONDS else 'OVER'})"
+        f"{verdict}; scaled to {prod_rows:,} rows / {prod_bytes / 1e9:.0f} GB: "
+        f"{estimate / 3600:.2f} h (every phase x{scale:,.0f}) or {phased / 3600:.2f} h (by phase), "
+        f"against the {RTO_SECONDS // 3600} h RTO "
+        f"({'within' if phased <= RTO_SECONDS else 'OVER'})"
     )
     return ok
 

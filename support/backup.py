@@ -455,8 +455,9 @@ def restore_backup(
     scratch = archive.parent if backend == "postgresql" else _sqlite_path(url).parent
     if not scratch.is_dir():
         raise BackupError(f"{scratch} がありません")
+    phases: dict[str, float] = {}
     with _database_errors():
-        manifest = _restore_and_verify(url, metadata, archive, scratch, pg_bindir, jobs)
+        manifest = _restore_and_verify(url, metadata, archive, scratch, pg_bindir, jobs, phases)
     log.info(
         "backup restored",
         extra={
@@ -464,17 +465,34 @@ def restore_backup(
             "tables": len(manifest.tables),
             "rows": manifest.total_rows,
             "seconds": round(time.perf_counter() - started, 3),
+            **{f"{name}_seconds": round(value, 3) for name, value in phases.items()},
         },
     )
     return manifest
 
 
 def _restore_and_verify(
-    url: str, metadata: MetaData, archive: Path, scratch: Path, pg_bindir: Path | None, jobs: int
+    url: str,
+    metadata: MetaData,
+    archive: Path,
+    scratch: Path,
+    pg_bindir: Path | None,
+    jobs: int,
+    phases: dict[str, float],
 ) -> Manifest:
+    """Check, restore, analyze and verify; record each phase's seconds in `phases`."""
     backend = backend_of(url)
+    mark = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal mark
+        now = time.perf_counter()
+        phases[name] = now - mark
+        mark = now
+
     with tempfile.TemporaryDirectory(prefix=".support-restore-", dir=scratch) as tmp:
         manifest, data_file = _extract_checked(archive, Path(tmp))
+        lap("check")
         if manifest.backend != backend:
             raise BackupError(
                 f"{manifest.backend} のバックアップは {backend} のデータベースに復元できません"
@@ -490,13 +508,16 @@ def _restore_and_verify(
             except backup_pg.PgToolError:
                 _empty_again(url)
                 raise
+        lap("load")
     if backend == "postgresql":
         # Fresh tables have no statistics; the planner needs them before the service starts.
         engine = make_engine(url)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
         engine.dispose()
+        lap("analyze")
     problems = verify_database(url, metadata, manifest)
+    lap("verify")
     if problems:
         _empty_again(url)
         raise BackupError(
