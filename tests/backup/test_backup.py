@@ -139,6 +139,19 @@ class TestRoundTrip:
             engine.dispose()
         assert len(set(ids)) == len(ids) == 2
 
+    def test_postgresql_restores_with_parallel_jobs(
+        self, postgresql_db: Database, pg_server: PostgresServer, tmp_path: Path
+    ) -> None:
+        try:
+            _fill(postgresql_db)
+            archive = tmp_path / "support.backup"
+            create_backup(url=postgresql_db.url, metadata=target_metadata, out=archive)
+            target = pg_server.create_database()
+            restore_backup(url=target, metadata=target_metadata, archive=archive, jobs=2)
+            assert _digests(target) == _digests(postgresql_db.url)
+        finally:
+            postgresql_db.truncate()
+
 
 class TestRefusals:
     def test_refuses_a_database_that_is_not_empty(self, database: Database, tmp_path: Path) -> None:
