@@ -6,11 +6,10 @@ import base64
 import hashlib
 import random
 from datetime import UTC, date, datetime, timedelta
-from email.header import Header
 from email.utils import format_datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select, text
 
 from support.db import make_session_factory, transaction, utcnow
 from support.mail.models import MailAttachment, MailMessage, MailRaw
@@ -140,7 +139,8 @@ def _raw_mail(i: int, sender: str, subject: str, order: str, at: datetime) -> by
     body = base64.encodebytes((BODY.format(order=order) * 3).encode("utf-8")).decode("ascii")
     headers = (
         f"From: {sender}\r\nTo: support-ise@desk.example.jp\r\n"
-        f"Subject: {Header(subject, 'utf-8').encode()}\r\nDate: {format_datetime(at)}\r\n"
+        f"Subject: =?utf-8?b?{base64.b64encode(subject.encode()).decode()}?=\r\n"
+        f"Date: {format_datetime(at)}\r\n"
         f"Message-ID: <drill-{i:07d}@mua.example.jp>\r\nMIME-Version: 1.0\r\n"
     )
     text_part = (
@@ -164,8 +164,9 @@ def _raw_mail(i: int, sender: str, subject: str, order: str, at: datetime) -> by
 def add_tickets_and_mails(engine: Engine, *, tickets: int, seed: int = 11) -> None:
     """Insert `tickets` mail tickets, each with one inbound message (raw kept), a tag and events.
 
-    Every fifth message has an attachment. Rows go in batches of executemany inserts with
-    RETURNING, so identifiers and sequences stay the database's own.
+    Every fifth message has an attachment. Rows go in plain executemany batches with their
+    identifiers given (RETURNING would make psycopg parse one huge statement per batch); the
+    PostgreSQL sequences are moved past them at the end.
     """
     rng = random.Random(seed)
     with make_session_factory(engine)() as session:
@@ -177,13 +178,20 @@ def add_tickets_and_mails(engine: Engine, *, tickets: int, seed: int = 11) -> No
         donors = dict(session.execute(select(Donor.id, Donor.email)).all())
     start = datetime(2026, 4, 1, tzinfo=UTC)
     with engine.begin() as conn:
+        next_ticket = int(conn.execute(select(func.coalesce(func.max(Ticket.id), 0))).scalar_one())
+        next_message = int(
+            conn.execute(select(func.coalesce(func.max(MailMessage.id), 0))).scalar_one()
+        )
         for first in range(0, tickets, BATCH // 4):
             span = range(first, min(tickets, first + BATCH // 4))
             picks = [orders[rng.randrange(len(orders))] for _ in span]
             times = [start + timedelta(minutes=rng.randrange(200 * 24 * 60)) for _ in span]
             subjects = [f"{rng.choice(TOPICS)}（{i:07d}）" for i in span]
+            ids = [next_ticket + 1 + k for k in range(len(span))]
+            next_ticket += len(span)
             rows = [
                 {
+                    "id": ids[k],
                     "subject": subjects[k],
                     "category": "配送",
                     "priority": "normal",
@@ -200,13 +208,7 @@ def add_tickets_and_mails(engine: Engine, *, tickets: int, seed: int = 11) -> No
                 }
                 for k, o in enumerate(picks)
             ]
-            ids = (
-                conn.execute(
-                    insert(Ticket).returning(Ticket.id, sort_by_parameter_order=True), rows
-                )
-                .scalars()
-                .all()
-            )
+            conn.execute(insert(Ticket), rows)
             conn.execute(insert(TicketTag), [{"ticket_id": t, "tag": "配送"} for t in ids])
             conn.execute(
                 insert(TicketEvent),
@@ -227,6 +229,7 @@ def add_tickets_and_mails(engine: Engine, *, tickets: int, seed: int = 11) -> No
                 raws.append(raw)
                 messages.append(
                     {
+                        "id": next_message + 1 + k,
                         "ticket_id": t,
                         "direction": "inbound",
                         "dedupe_key": hashlib.sha256(raw).hexdigest(),
@@ -248,14 +251,9 @@ def add_tickets_and_mails(engine: Engine, *, tickets: int, seed: int = 11) -> No
                         "source": {"account": "drill", "folder": "INBOX", "uid": i},
                     }
                 )
-            message_ids = (
-                conn.execute(
-                    insert(MailMessage).returning(MailMessage.id, sort_by_parameter_order=True),
-                    messages,
-                )
-                .scalars()
-                .all()
-            )
+            message_ids = [m["id"] for m in messages]
+            next_message += len(messages)
+            conn.execute(insert(MailMessage), messages)
             conn.execute(
                 insert(MailRaw),
                 [{"message_id": m, "data": r} for m, r in zip(message_ids, raws, strict=True)],
@@ -275,3 +273,12 @@ def add_tickets_and_mails(engine: Engine, *, tickets: int, seed: int = 11) -> No
             ]
             if attachments:
                 conn.execute(insert(MailAttachment), attachments)
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('tickets', 'id'),"
+                    " (SELECT max(id) FROM tickets)),"
+                    " setval(pg_get_serial_sequence('mail_messages', 'id'),"
+                    " (SELECT max(id) FROM mail_messages))"
+                )
+            )
