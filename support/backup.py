@@ -22,9 +22,9 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, MetaData, text
@@ -77,7 +77,6 @@ class Manifest:
     server_version: str = ""
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def total_rows(self) -> int:
@@ -115,7 +114,6 @@ class Manifest:
                 ),
                 created_at=str(doc["created_at"]),
                 server_version=str(doc.get("server_version", "")),
-                extra=dict(doc.get("extra") or {}),
             )
         except BackupError:
             raise
