@@ -253,6 +253,7 @@ def user_list() -> None:
 
 
 def _register_groups() -> None:
+    from support.cli_backup import backup
     from support.cli_kb import kb
     from support.cli_mail import mail
     from support.cli_report import report
@@ -260,6 +261,7 @@ def _register_groups() -> None:
     cli.add_command(kb)
     cli.add_command(mail)
     cli.add_command(report)
+    cli.add_command(backup)
 
 
 _register_groups()
