@@ -20,6 +20,7 @@ from support.db import make_engine, make_session_factory
 from support.http import RequestContextMiddleware, install_error_handlers
 from support.mail.router import router as inbox_router
 from support.migrations import current_heads
+from support.tickets.complaint_router import router as complaints_router
 from support.tickets.policy import default_policy_dir, load_policies
 from support.tickets.report_router import router as reports_router
 from support.tickets.router import router as tickets_router
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     app.include_router(tickets_router)
     app.include_router(inbox_router)
     app.include_router(reports_router)
+    app.include_router(complaints_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
