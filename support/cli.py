@@ -251,11 +251,13 @@ def user_list() -> None:
 
 
 def _register_groups() -> None:
+    from support.cli_import import import_
     from support.cli_mail import mail
     from support.cli_report import report
 
     cli.add_command(mail)
     cli.add_command(report)
+    cli.add_command(import_)
 
 
 _register_groups()
