@@ -51,8 +51,16 @@ def _editable(session: Session, actor: Actor, ticket_id: int) -> Ticket:
     return ticket
 
 
-def set_category(*, session: Session, actor: Actor, ticket_id: int, category: str) -> Ticket:
-    """Change a ticket's category: new SLA targets, and a notice if it became serious."""
+def set_category(
+    *,
+    session: Session,
+    actor: Actor,
+    ticket_id: int,
+    category: str,
+    policies: Mapping[str, MunicipalityPolicy] | None = None,
+) -> Ticket:
+    """Change a ticket's category: new SLA targets, a notice if it became serious, and the
+    policy's verdict on the timeline when policies are given."""
     if category not in CATEGORIES:
         raise BadInput(f"不明な分類です: {category[:30]}", allowed=sorted(CATEGORIES))
     ticket = _editable(session, actor, ticket_id)
@@ -69,6 +77,8 @@ def set_category(*, session: Session, actor: Actor, ticket_id: int, category: st
     sla_track.recategorised(ticket)
     session.flush()
     notices.flag_if_serious(session=session, ticket=ticket)
+    if policies is not None:
+        note_verdict(session=session, ticket=ticket, policies=policies, actor=actor)
     return ticket
 
 
@@ -101,7 +111,14 @@ def orders_of(*, session: Session, ticket_id: int) -> list[Order]:
     )
 
 
-def link_order(*, session: Session, actor: Actor, ticket_id: int, order_id: int) -> Ticket:
+def link_order(
+    *,
+    session: Session,
+    actor: Actor,
+    ticket_id: int,
+    order_id: int,
+    policies: Mapping[str, MunicipalityPolicy] | None = None,
+) -> Ticket:
     """Link an order; the first becomes the primary one, giving supplier and municipality."""
     ticket = _editable(session, actor, ticket_id)
     order = session.get(Order, order_id)
@@ -127,6 +144,8 @@ def link_order(*, session: Session, actor: Actor, ticket_id: int, order_id: int)
         detail={"order_id": order.id, "order_no": order.order_no, "primary": ticket.order_id},
     )
     session.flush()
+    if policies is not None and ticket.order_id == order.id:
+        note_verdict(session=session, ticket=ticket, policies=policies, actor=actor)
     return ticket
 
 
@@ -241,6 +260,39 @@ def verdict_for(
         serious_kinds=notices.serious_kinds(ticket.category, tags, policy),
         proposed_reply=proposed,
     )
+
+
+def note_verdict(
+    *,
+    session: Session,
+    ticket: Ticket,
+    policies: Mapping[str, MunicipalityPolicy],
+    actor: Actor | None = None,
+) -> Verdict | None:
+    """Put the policy's verdict as it stands now on the timeline (a summary, no texts)."""
+    verdict = verdict_for(session=session, ticket=ticket, policies=policies)
+    if verdict is None:
+        return None
+    detail: dict[str, Any] = {"category": verdict.category, "serious": verdict.serious_kinds}
+    if verdict.deadline is not None:
+        detail["deadline"] = (
+            verdict.deadline.deadline.isoformat() if verdict.deadline.deadline else None
+        )
+        detail["deadline_breached"] = verdict.deadline.breached
+        detail["days_late"] = verdict.deadline.days_late
+    if verdict.reissue is not None:
+        detail["reissue_allowed"] = verdict.reissue.allowed
+        detail["proposed_template"] = verdict.reissue.template
+    if verdict.liability is not None:
+        detail["suggested_bearer"] = verdict.liability.bearer
+    record_event(
+        session=session,
+        ticket_id=ticket.id,
+        kind="verdict",
+        actor_id=actor.user_id if actor else None,
+        detail=detail,
+    )
+    return verdict
 
 
 def set_carrier_fault(
