@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -38,7 +38,7 @@ from support.tickets.policy import (
 from support.tickets.report_render import environment
 from support.tickets.status import TicketStatus
 from support.tickets.timeline import record_event
-from support.tickets.work import get_for_work
+from support.tickets.work import get_for_work, tags_of
 
 DEADLINE_CATEGORIES = frozenset({"配送遅延", "不着"})
 BEARERS = frozenset({"supplier", "carrier", "donor", "municipality", "intermediary", "none"})
@@ -249,7 +249,7 @@ def verdict_for(
             select(Donor.municipality_of_residence).where(Donor.id == ticket.donor_id)
         )
         resident = resident_verdict(policy, residence)
-    tags = notices._tags(session, ticket.id)  # noqa: SLF001 - same domain
+    tags = tags_of(session=session, ticket_id=ticket.id)
     return Verdict(
         municipality=policy.municipality,
         category=ticket.category,
@@ -457,6 +457,17 @@ def queue(
     return QueuePage(rows[:per_page], page, per_page, len(rows) > per_page)
 
 
-def due_label(at: datetime | None) -> str | None:
-    """Return a due instant as operators read it (JST)."""
-    return at.astimezone(JST).strftime("%Y-%m-%d %H:%M") if at else None
+def read_contact(*, session: Session, actor: Actor, ticket_id: int) -> Ticket:
+    """Return a ticket whose caller number a staff member is about to read; audited."""
+    ticket = get_for_work(session=session, actor=actor, ticket_id=ticket_id)
+    audit.record(
+        session,
+        actor,
+        action="read_contact",
+        resource_type="ticket",
+        resource_id=str(ticket.id),
+        donor_id=ticket.donor_id,
+        municipality_id=ticket.municipality_id,
+        detail={"fields": ["contact_phone"]},
+    )
+    return ticket

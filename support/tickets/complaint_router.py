@@ -11,6 +11,7 @@ from support.deps import SessionDep, SettingsDep, StaffUser
 from support.tickets import complaint, supplier_notice, timeline
 from support.tickets.complaint_schemas import (
     CategoryChange,
+    ContactRead,
     EventRead,
     LiabilityConfirm,
     LiabilityRead,
@@ -251,3 +252,11 @@ def resolve(
         session=session, actor=actor, ticket_id=ticket_id, resolution=body.resolution
     )
     return TicketRead.model_validate(ticket)
+
+
+@router.get("/tickets/{ticket_id}/contact", response_model=ContactRead)
+def read_contact(ticket_id: TicketId, actor: StaffUser, session: SessionDep) -> ContactRead:
+    """Return the caller's number and the promised callback time (audited)."""
+    return ContactRead.model_validate(
+        complaint.read_contact(session=session, actor=actor, ticket_id=ticket_id)
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from support.auth.models import RoleName
+from support.auth.models import AuditEvent, RoleName
 from support.tickets.models import Order
 from tests.conftest import Database
 from tests.factories import load_demo_world, login_as
@@ -93,3 +93,28 @@ class TestComplaintApi:
         assert after["confirmed_liability"]["carrier_at_fault"] is True
         timeline = client.get(f"/api/tickets/{ticket}/timeline", headers=operator).json()
         assert [e["kind"] for e in timeline][-2:] == ["carrier_fault", "liability_confirmed"]
+
+    def test_the_callers_number_is_read_through_an_audited_route(
+        self, client: TestClient, database: Database
+    ) -> None:
+        load_demo_world(database.factory)
+        operator = login_as(client, database.factory, RoleName.OPERATOR)
+        opened = client.post(
+            "/api/tickets",
+            headers=operator,
+            json={
+                "subject": "電話: 返礼品が届かない",
+                "channel": "phone",
+                "municipality_id": "ise",
+                "category": "不着",
+                "caller_number": "090-1234-5678",
+                "callback_due": "2026-01-05T10:00:00+09:00",
+            },
+        )
+        ticket = opened.json()
+        assert "contact_phone" not in ticket and ticket["callback_due_at"] is not None
+        contact = client.get(f"/api/tickets/{ticket['id']}/contact", headers=operator).json()
+        assert contact["contact_phone"] == "09012345678"
+        with database.factory() as s:
+            actions = s.scalars(select(AuditEvent.action)).all()
+        assert "read_contact" in actions
