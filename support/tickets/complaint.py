@@ -35,7 +35,7 @@ from support.tickets.policy import (
     shipping_deadline_verdict,
     voucher_reissue_verdict,
 )
-from support.tickets.report_render import environment
+from support.tickets.report_render import mail_template
 from support.tickets.status import TicketStatus
 from support.tickets.timeline import record_event
 from support.tickets.work import get_for_work, tags_of
@@ -203,7 +203,6 @@ def _proposed_refusal(
 ) -> ProposedMail | None:
     if verdict.template is None:
         return None
-    env = environment()
     context = {
         "ticket_id": ticket.id,
         "municipality_name": policy.name,
@@ -212,10 +211,13 @@ def _proposed_refusal(
         "reason": verdict.reason,
         "desk_name": desk_name,
     }
+
+    def render(suffix: str) -> str:
+        name = f"{verdict.template}.{suffix}.j2"
+        return mail_template(name, policy.municipality).render(**context)
+
     return ProposedMail(
-        template=verdict.template,
-        subject=env.get_template(f"mail/{verdict.template}.subject.j2").render(**context).strip(),
-        body=env.get_template(f"mail/{verdict.template}.txt.j2").render(**context),
+        template=verdict.template, subject=render("subject").strip(), body=render("txt")
     )
 
 
