@@ -254,6 +254,7 @@ def user_list() -> None:
 
 def _register_groups() -> None:
     from support.cli_backup import backup
+    from support.cli_import import import_
     from support.cli_kb import kb
     from support.cli_mail import mail
     from support.cli_report import report
@@ -262,6 +263,7 @@ def _register_groups() -> None:
     cli.add_command(mail)
     cli.add_command(report)
     cli.add_command(backup)
+    cli.add_command(import_)
 
 
 _register_groups()
