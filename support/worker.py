@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.adapters.ports import MailSender
+from support.adapters.ports import MailSender, SentArchive
 from support.auth import service as auth_service
 from support.config import Settings
 from support.db import transaction, utcnow
@@ -17,6 +17,9 @@ from support.jobs import Job, JobRunner, enqueue
 from support.mail.ack import AckSettings, send_ack
 from support.mail.config import mailbox_config
 from support.mail.fetch import SEND_ACK
+from support.mail.outbound import OutboundConfig
+from support.mail.sending import PERIODIC as OUTBOUND_PERIODIC
+from support.mail.sending import OutboundJobs
 from support.tickets.policy import default_policy_dir, load_policies
 from support.tickets.report_jobs import PERIODIC as REPORT_PERIODIC
 from support.tickets.report_jobs import ReportJobs
@@ -26,7 +29,11 @@ log = logging.getLogger(__name__)
 
 PURGE_SESSIONS = "auth.purge_expired_sessions"
 # Periodic jobs: kind -> interval. A kind is enqueued when no run of it is queued or recent.
-PERIODIC: dict[str, timedelta] = {PURGE_SESSIONS: timedelta(hours=1), **REPORT_PERIODIC}
+PERIODIC: dict[str, timedelta] = {
+    PURGE_SESSIONS: timedelta(hours=1),
+    **REPORT_PERIODIC,
+    **OUTBOUND_PERIODIC,
+}
 
 
 def _purge_sessions(session: Session, _payload: dict[str, Any]) -> None:
@@ -37,6 +44,7 @@ def build_runner(
     factory: sessionmaker[Session],
     settings: Settings | None = None,
     sender: MailSender | None = None,
+    archive: SentArchive | None = None,
 ) -> JobRunner:
     """Return a job runner with every handler registered."""
     runner = JobRunner(session_factory=factory)
@@ -72,6 +80,9 @@ def build_runner(
         font_path=chosen.report_font,
     )
     for kind, handler in reports.handlers().items():
+        runner.register(kind, handler)
+    outbound_jobs = OutboundJobs(sender, archive, OutboundConfig.from_settings(chosen))
+    for kind, handler in outbound_jobs.handlers().items():
         runner.register(kind, handler)
     return runner
 
