@@ -106,14 +106,9 @@ def submit(
     if ticket.merged_into_id is not None:
         raise Conflict("統合済みのチケットからは送信できません")
     exact = outbound.exact_message(session=session, draft=draft, ticket=ticket, config=config)
-    findings = run_guards(
-        session=session, draft=exact.checked, internal_domains=config.internal_domains
-    )
-    kinds = recipient_kinds(
-        directory(session=session, internal_domains=config.internal_domains),
-        exact.recipients,
-        config.internal_domains,
-    )
+    known = directory(session=session, internal_domains=config.internal_domains)
+    findings = run_guards(session=session, draft=exact.checked, known=known)
+    kinds = recipient_kinds(known, exact.recipients, config.internal_domains)
     reasons = approval_reasons(kinds=kinds, findings=findings, required_for=config.required_for)
     approval = MailApproval(
         draft_id=draft.id,

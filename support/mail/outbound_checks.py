@@ -70,10 +70,14 @@ def ticket_context(*, session: Session, draft: OutboundDraft) -> TicketContext:
 
 
 def run_guards(
-    *, session: Session, draft: OutboundDraft, internal_domains: Iterable[str] = ()
+    *,
+    session: Session,
+    draft: OutboundDraft,
+    internal_domains: Iterable[str] = (),
+    known: Directory | None = None,
 ) -> list[Finding]:
     """Return the findings of every send guard on a draft, against the current directory."""
-    found = directory(session=session, internal_domains=internal_domains)
+    found = known or directory(session=session, internal_domains=internal_domains)
     mail = DraftMail(
         to=tuple(draft.to),
         cc=tuple(draft.cc),

@@ -89,14 +89,9 @@ def draft_state(
     """Return a draft as it would leave now: its hash, live findings, approval and send."""
     draft, ticket = draft_in_scope(session=session, actor=actor, draft_id=draft_id)
     exact = outbound.exact_message(session=session, draft=draft, ticket=ticket, config=config)
-    findings = run_guards(
-        session=session, draft=exact.checked, internal_domains=config.internal_domains
-    )
-    kinds = recipient_kinds(
-        directory(session=session, internal_domains=config.internal_domains),
-        exact.recipients,
-        config.internal_domains,
-    )
+    known = directory(session=session, internal_domains=config.internal_domains)
+    findings = run_guards(session=session, draft=exact.checked, known=known)
+    kinds = recipient_kinds(known, exact.recipients, config.internal_domains)
     reasons = approval_reasons(kinds=kinds, findings=findings, required_for=config.required_for)
     approval = session.scalar(
         select(MailApproval)

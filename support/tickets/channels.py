@@ -307,13 +307,11 @@ def ticket_order_nos(*, session: Session, ticket_id: int) -> list[str]:
 
 def directory_fingerprint(*, session: Session) -> tuple[object, ...]:
     """Return counts and last changes of donors, orders and organisations (cache validation)."""
-    parts: list[object] = []
+    columns = []
     for model in (Donor, Order, Donation, Supplier, Municipality):
-        count, latest = session.execute(
-            select(func.count(), func.max(model.updated_at)).select_from(model)
-        ).one()
-        parts += [count, latest]
-    return tuple(parts)
+        columns.append(select(func.count()).select_from(model).scalar_subquery())
+        columns.append(select(func.max(model.updated_at)).scalar_subquery())
+    return tuple(session.execute(select(*columns)).one())
 
 
 def donor_contact(*, session: Session, donor_id: str | None) -> tuple[str, str | None] | None:

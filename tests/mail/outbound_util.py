@@ -53,9 +53,14 @@ def _unusable_hash() -> str:
 
 
 def staff_login(
-    client: TestClient, factory: sessionmaker[Session], role: RoleName
+    _client: TestClient, factory: sessionmaker[Session], role: RoleName
 ) -> tuple[int, dict[str, str]]:
     """Create a staff user with a bearer token (no password round); return id and header."""
+    return make_staff(factory, role)
+
+
+def make_staff(factory: sessionmaker[Session], role: RoleName) -> tuple[int, dict[str, str]]:
+    """Create a staff user and a bearer token for it; return its id and the header."""
     with factory() as s:
         user = User(
             username=f"{role}-{secrets.token_hex(4)}",
