@@ -21,8 +21,16 @@ from support.jobs import JobRunner
 from support.mail.models import MailSend
 from support.worker import build_runner
 from tests.conftest import Database
-from tests.factories import load_demo_world, login_as
-from tests.mail.outbound_util import DONOR, OURS, deliver, run_due, staff_login, write_draft
+from tests.factories import login_as
+from tests.mail.outbound_util import (
+    DONOR,
+    OURS,
+    deliver,
+    load_small_world,
+    run_due,
+    staff_login,
+    write_draft,
+)
 
 
 @dataclass
@@ -67,24 +75,55 @@ class Desk:
         return approved
 
 
+@dataclass
+class _Stack:
+    client: TestClient
+    runner: JobRunner
+    sender: InMemoryMailSender
+    archive: InMemorySentArchive
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, _Stack]]:
+    """One app and worker per backend for the module (building them loads every policy)."""
+    made: dict[str, _Stack] = {}
+    yield made
+    for stack in made.values():
+        stack.client.__exit__(None, None, None)
+
+
+def _stack(stacks: dict[str, _Stack], database: Database, data_dir: Path) -> _Stack:
+    if database.url not in stacks:
+        settings = Settings(
+            database_url=database.url,
+            data_dir=data_dir,
+            cookie_secure=False,
+            mail_addresses={OURS: "ise"},
+            mail_from="support@furusato-desk.example.jp",
+            undo_seconds=30,
+        )
+        sender, archive = InMemoryMailSender(), InMemorySentArchive()
+        app = create_app(settings, adapters=Adapters(search=InMemorySearchIndex()))
+        client = TestClient(app)
+        client.__enter__()
+        runner = build_runner(database.factory, settings, sender, archive)
+        stacks[database.url] = _Stack(client, runner, sender, archive)
+    stack = stacks[database.url]
+    stack.sender.sent.clear()
+    stack.sender.fail_with = None
+    stack.archive.messages.clear()
+    return stack
+
+
 @pytest.fixture
-def desk(database: Database, tmp_path: Path) -> Iterator[Desk]:
-    settings = Settings(
-        database_url=database.url,
-        data_dir=tmp_path / "data",
-        cookie_secure=False,
-        mail_addresses={OURS: "ise"},
-        mail_from="support@furusato-desk.example.jp",
-        undo_seconds=30,
+def desk(database: Database, stacks: dict[str, _Stack], tmp_path: Path) -> Desk:
+    stack = _stack(stacks, database, tmp_path / "data")
+    load_small_world(database.factory)
+    op_id, op = staff_login(stack.client, database.factory, RoleName.OPERATOR)
+    sv_id, sv = staff_login(stack.client, database.factory, RoleName.SUPERVISOR)
+    return Desk(
+        stack.client, database, stack.runner, stack.sender, stack.archive, op_id, op, sv_id, sv
     )
-    load_demo_world(database.factory)
-    sender, archive = InMemoryMailSender(), InMemorySentArchive()
-    app = create_app(settings, adapters=Adapters(search=InMemorySearchIndex()))
-    runner = build_runner(database.factory, settings, sender, archive)
-    with TestClient(app) as client:
-        op_id, op = staff_login(client, database.factory, RoleName.OPERATOR)
-        sv_id, sv = staff_login(client, database.factory, RoleName.SUPERVISOR)
-        yield Desk(client, database, runner, sender, archive, op_id, op, sv_id, sv)
 
 
 class TestSubmitForApproval:

@@ -35,11 +35,12 @@ from support.mail.models import MailDraft, MailSend
 from support.mail.outbound import OutboundConfig
 from support.worker import build_runner
 from tests.conftest import Database
-from tests.factories import load_demo_world, make_ticket
+from tests.factories import make_ticket
 from tests.mail.outbound_util import (
     DONOR,
     OURS,
     deliver,
+    load_small_world,
     make_staff,
     run_due,
     staff_login,
@@ -93,7 +94,7 @@ class TestApprovedMailThroughRealServers:
         user = dovecot.add_user(f"desk{database.backend}").name
         with SmtpSink(tmp_path / "sink") as sink:
             settings = _settings(database, tmp_path, sink.port)
-            load_demo_world(database.factory)
+            load_small_world(database.factory)
             smtp = SmtpMailSender("127.0.0.1", sink.port, security="none", timeout=10)
             sent_folder = ImapMailFetcher(
                 dovecot.host, dovecot.port, user, dovecot.password(user), ssl=False, timeout=10
@@ -180,7 +181,7 @@ class TestApprovedMailThroughRealServers:
     ) -> None:
         port = free_port()
         settings = _settings(database, tmp_path, port)
-        load_demo_world(database.factory)
+        load_small_world(database.factory)
         smtp = SmtpMailSender("127.0.0.1", port, security="none", timeout=5)
         runner = build_runner(database.factory, settings, smtp)
         app = create_app(settings, adapters=Adapters(search=InMemorySearchIndex()))
@@ -224,7 +225,7 @@ def _worker(url: str, port: int, die_at: int, phase: str) -> None:
 
 
 def _prepare_sends(database: Database, count: int) -> None:
-    load_demo_world(database.factory)
+    load_small_world(database.factory)
     config = OutboundConfig(default_from=FROM, addresses={OURS: "ise"}, undo_seconds=0)
     op_id, _ = make_staff(database.factory, RoleName.OPERATOR)
     sv_id, _ = make_staff(database.factory, RoleName.SUPERVISOR)
