@@ -184,7 +184,11 @@ def _require_same_message(
     findings = run_guards(
         session=session, draft=exact.checked, internal_domains=config.internal_domains
     )
-    approval.findings = finding_dicts(findings)
+    # A block finding stays overridden only while it is the very finding the reason was for.
+    overridden = {_key(f) for f in approval.findings if f.get("overridden")}
+    approval.findings = [
+        f | {"overridden": True} if _key(f) in overridden else f for f in finding_dicts(findings)
+    ]
     return list(approval.findings)
 
 
@@ -195,6 +199,9 @@ def _record_override(
     if len(reason) < MIN_OVERRIDE_REASON:
         raise BadInput(f"解除の理由を{MIN_OVERRIDE_REASON}文字以上で記入してください")
     codes = sorted({str(f["code"]) for f in approval.findings if f["severity"] == "block"})
+    approval.findings = [
+        f | {"overridden": True} if f["severity"] == "block" else f for f in approval.findings
+    ]
     approval.override_reason = reason
     approval.override_by = actor.user_id
     audit.record(
@@ -218,9 +225,12 @@ def _record_override(
     )
 
 
+def _key(finding: dict[str, object]) -> tuple[object, object]:
+    return finding["code"], finding["detail"]
+
+
 def _blocks_overridden(approval: MailApproval) -> bool:
-    blocks = [f for f in approval.findings if f["severity"] == "block"]
-    return not blocks or approval.override_reason is not None
+    return all(f.get("overridden") for f in approval.findings if f["severity"] == "block")
 
 
 def override(
@@ -520,7 +530,17 @@ def resolve_in_doubt(
         draft.status = "sent"
         if copy is not None:
             copy.send_status = "sent"
+        send.raw = None
         enqueue(session, outbound.ARCHIVE_SENT, {"send_id": send.id}, max_attempts=10)
+        outbound.event(
+            session=session,
+            ticket_id=ticket.id,
+            kind="reply_sent",
+            actor_id=supervisor.user_id,
+            draft_id=draft.id,
+            send_id=send.id,
+            message_id=send.outbound_id,
+        )
         outbound.move_ticket(
             session=session,
             ticket=ticket,

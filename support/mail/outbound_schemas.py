@@ -19,6 +19,7 @@ class FindingRead(BaseModel):
     detail: str
     field: str = ""
     excerpt: str = ""
+    overridden: bool = Field(default=False, description="Let through with a written reason.")
 
 
 class ApprovalRead(BaseModel):

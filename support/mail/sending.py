@@ -145,12 +145,12 @@ def _hold_in_doubt(session: Session, send: MailSend, draft: MailDraft, ticket: T
 
 
 def _new_blocks(approval: MailApproval, findings: list[dict[str, object]]) -> list[str]:
-    """Return block findings that the approval did not see (or did not let through)."""
-    allowed = (
-        {(f["code"], f["detail"]) for f in approval.findings if f["severity"] == "block"}
-        if approval.override_reason
-        else set()
-    )
+    """Return block findings that the approval did not let through with a written reason."""
+    allowed = {
+        (f["code"], f["detail"])
+        for f in approval.findings
+        if f["severity"] == "block" and f.get("overridden")
+    }
     return [
         str(f["detail"])
         for f in findings
