@@ -310,21 +310,15 @@ def reject(*, session: Session, supervisor: Actor, draft_id: int, comment: str) 
     approval.decided_at = utcnow()
     approval.comment = comment
     draft.status = "rejected"
-    outbound.event(
+    outbound.step(
         session=session,
-        ticket_id=ticket.id,
+        ticket=ticket,
         kind="approval_rejected",
         actor_id=supervisor.user_id,
         draft_id=draft.id,
         approval_id=approval.id,
         comment=comment,
-    )
-    outbound.move_ticket(
-        session=session,
-        ticket=ticket,
         status=TicketStatus.IN_PROGRESS,
-        actor_id=supervisor.user_id,
-        why="reject",
     )
     return approval
 
@@ -411,20 +405,14 @@ def pull_back(*, session: Session, actor: Actor, draft_id: int) -> MailDraft:
         raise TooLateToPullBack()
     draft.status = "draft"
     send.raw = None
-    outbound.event(
+    outbound.step(
         session=session,
-        ticket_id=ticket.id,
+        ticket=ticket,
         kind="send_pulled_back",
         actor_id=actor.user_id,
         draft_id=draft.id,
         send_id=send.id,
-    )
-    outbound.move_ticket(
-        session=session,
-        ticket=ticket,
         status=TicketStatus.IN_PROGRESS,
-        actor_id=actor.user_id,
-        why="pull_back",
     )
     return draft
 
@@ -532,21 +520,15 @@ def resolve_in_doubt(
             copy.send_status = "sent"
         send.raw = None
         enqueue(session, outbound.ARCHIVE_SENT, {"send_id": send.id}, max_attempts=10)
-        outbound.event(
+        outbound.step(
             session=session,
-            ticket_id=ticket.id,
+            ticket=ticket,
             kind="reply_sent",
             actor_id=supervisor.user_id,
             draft_id=draft.id,
             send_id=send.id,
             message_id=send.outbound_id,
-        )
-        outbound.move_ticket(
-            session=session,
-            ticket=ticket,
             status=TicketStatus.REPLIED,
-            actor_id=supervisor.user_id,
-            why="in_doubt_confirmed",
         )
     else:
         # Same bytes and Message-ID again: a recipient's client shows a duplicate as one.
