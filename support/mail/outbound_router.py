@@ -19,6 +19,7 @@ from support.mail.outbound_schemas import (
     CannedRead,
     CannedRequest,
     DraftAttachmentRead,
+    DraftSummary,
     InDoubtItem,
     OutboundState,
     OverrideRequest,
@@ -71,6 +72,12 @@ def draft_from_canned(
         draft_id=body.draft_id,
     )
     return DraftRead.model_validate(draft)
+
+
+@router.get("/tickets/{ticket_id}/drafts", response_model=list[DraftSummary])
+def list_drafts(ticket_id: Id, actor: StaffUser, session: SessionDep) -> list[DraftSummary]:
+    """List a conversation's drafts, newest first, with their approval and send state."""
+    return outbound_views.drafts_of(session=session, actor=actor, ticket_id=ticket_id)
 
 
 @router.get("/drafts/{draft_id}", response_model=OutboundState)

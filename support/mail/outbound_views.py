@@ -30,6 +30,7 @@ from support.mail.outbound_message import message_hash, unified_diff
 from support.mail.outbound_schemas import (
     ApprovalItem,
     ApprovalRead,
+    DraftSummary,
     InDoubtItem,
     OutboundState,
     SendRead,
@@ -181,6 +182,40 @@ def in_doubt(*, session: Session, supervisor: Actor) -> list[InDoubtItem]:
                 send=SendRead.model_validate(send),
                 ticket_subject=ticket.subject,
                 message={k: v for k, v in snap.items() if k != "body"},
+            )
+        )
+    return items
+
+
+def drafts_of(*, session: Session, actor: Actor, ticket_id: int) -> list[DraftSummary]:
+    """Return a conversation's drafts, newest first, each with its approval and send state."""
+    ticket = work.get_for_work(session=session, actor=actor, ticket_id=ticket_id)
+    drafts = session.scalars(
+        select(MailDraft)
+        .where(MailDraft.ticket_id == ticket.id)
+        .order_by(MailDraft.updated_at.desc(), MailDraft.id.desc())
+    ).all()
+    items = []
+    for draft in drafts:
+        approval = session.scalar(
+            select(MailApproval.decision)
+            .where(MailApproval.draft_id == draft.id)
+            .order_by(MailApproval.id.desc())
+            .limit(1)
+        )
+        send = latest_send(session=session, draft_id=draft.id)
+        items.append(
+            DraftSummary(
+                id=draft.id,
+                ticket_id=draft.ticket_id,
+                author_id=draft.author_id,
+                subject=draft.subject,
+                status=draft.status,
+                status_label=DRAFT_LABELS.get(draft.status, draft.status),
+                updated_at=draft.updated_at,
+                approval_decision=approval,
+                send_status=send.status if send else None,
+                last_error=send.last_error if send else None,
             )
         )
     return items

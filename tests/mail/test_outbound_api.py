@@ -164,6 +164,13 @@ class TestSubmitForApproval:
         desk.post(f"drafts/{draft['id']}/submit", desk.operator)
         again = desk.post(f"drafts/{draft['id']}/submit", desk.operator)
         assert again["_status"] == 409 and again["code"] == "draft_not_submittable"
+        listed = desk.client.get(
+            f"/api/outbound/tickets/{ticket_id}/drafts", headers=desk.operator
+        ).json()
+        assert [(d["id"], d["status_label"]) for d in listed] == [
+            (draft["id"], "承認待ち"),
+            (empty["id"], "作成中"),
+        ]
 
 
 class TestApproveAndSend:
