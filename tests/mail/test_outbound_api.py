@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from support.adapters.fakes import InMemoryMailSender, InMemorySearchIndex, InMemorySentArchive
 from support.adapters.ports import SendError
 from support.app import Adapters, create_app
 from support.auth.models import AuditEvent, RoleName
 from support.config import Settings
-from support.jobs import JobRunner
+from support.db import utcnow
+from support.jobs import Job, JobRunner
 from support.mail.models import MailSend
+from support.mail.sending import sweep_sends
 from support.worker import build_runner
 from tests.conftest import Database
 from tests.factories import login_as
@@ -475,3 +478,43 @@ class TestScope:
         response = desk.client.post("/api/outbound/drafts/999/submit", headers=desk.operator)
         assert response.status_code == 404
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+class TestRecoveryAfterACrash:
+    def _left_as(self, desk: Desk, status: str) -> int:
+        ticket_id, _ = desk.ticket()
+        approved = desk.submit_and_approve(ticket_id)
+        with desk.db.factory() as s:
+            s.execute(update(MailSend).values(status=status))
+            s.commit()
+        return int(str(approved["draft_id"]))
+
+    def test_a_send_that_died_before_data_is_sent_again(self, desk: Desk) -> None:
+        draft_id = self._left_as(desk, "sending")
+        run_due(desk.runner, desk.db.factory)
+        assert len(desk.sender.sent) == 1 and desk.state(draft_id)["status"] == "sent"
+
+    def test_a_send_that_died_during_data_is_held_in_doubt(self, desk: Desk) -> None:
+        draft_id = self._left_as(desk, "transmitting")
+        run_due(desk.runner, desk.db.factory)
+        assert desk.sender.sent == [] and desk.state(draft_id)["status"] == "in_doubt"
+        convo = desk.client.get(
+            f"/api/inbox/{desk.state(draft_id)['ticket_id']}", headers=desk.operator
+        ).json()
+        assert [m["send_status"] for m in convo["messages"]] == [None, "in_doubt"]
+
+    def test_the_sweep_requeues_a_send_whose_job_gave_up(self, desk: Desk) -> None:
+        ticket_id, _ = desk.ticket()
+        approved = desk.submit_and_approve(ticket_id)
+        with desk.db.factory() as s:
+            s.execute(update(Job).values(status="failed"))
+            s.execute(update(MailSend).values(send_after=utcnow() - timedelta(hours=1)))
+            s.commit()
+        run_due(desk.runner, desk.db.factory)
+        assert desk.sender.sent == []
+        with desk.db.factory() as s:
+            assert sweep_sends(session=s) == 1
+            s.commit()
+        run_due(desk.runner, desk.db.factory)
+        assert len(desk.sender.sent) == 1
+        assert desk.state(approved["draft_id"])["status"] == "sent"
