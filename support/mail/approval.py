@@ -22,11 +22,11 @@ from support.db import utcnow
 from support.errors import BadInput, Conflict, Forbidden, NotFound
 from support.jobs import enqueue
 from support.mail import outbound
+from support.mail.directory_cache import directory
 from support.mail.models import MailApproval, MailDraft, MailMessage, MailSend
 from support.mail.outbound import AWAITING, EDITABLE, LOCKED, SCHEDULED, OutboundConfig
 from support.mail.outbound_checks import (
     approval_reasons,
-    directory,
     finding_dicts,
     recipient_kinds,
     run_guards,

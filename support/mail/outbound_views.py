@@ -16,12 +16,12 @@ from support.mail.approval import (
     pending_approval,
     require_supervisor,
 )
+from support.mail.directory_cache import directory
 from support.mail.models import MailApproval, MailDraft, MailSend
 from support.mail.outbound import OutboundConfig
 from support.mail.outbound_checks import (
     REASON_LABELS,
     approval_reasons,
-    directory,
     finding_dicts,
     recipient_kinds,
     run_guards,

@@ -306,9 +306,18 @@ def ticket_order_nos(*, session: Session, ticket_id: int) -> list[str]:
 
 
 def directory_fingerprint(*, session: Session) -> tuple[object, ...]:
-    """Return counts and last changes of donors, orders and organisations (cache validation)."""
-    columns = []
-    for model in (Donor, Order, Donation, Supplier, Municipality):
+    """Return what tells that donors, orders or organisations changed (one cheap query).
+
+    Donors and organisations count with their last change; orders and donations with their
+    count and highest id only, since their frequent status updates change no number or owner.
+    """
+    columns = [
+        select(func.count()).select_from(Order).scalar_subquery(),
+        select(func.max(Order.id)).scalar_subquery(),
+        select(func.count()).select_from(Donation).scalar_subquery(),
+        select(func.max(Donation.id)).scalar_subquery(),
+    ]
+    for model in (Donor, Supplier, Municipality):
         columns.append(select(func.count()).select_from(model).scalar_subquery())
         columns.append(select(func.max(model.updated_at)).scalar_subquery())
     return tuple(session.execute(select(*columns)).one())
