@@ -283,6 +283,13 @@ class TestChangesVoidTheApproval:
             {"filename": "案内.txt", "content_type": "text/plain", "data_base64": "5qGI5YaF"},
         )
         assert added["_status"] == 201 and added["size"] == 6
+        download = desk.client.get(
+            f"/api/outbound/drafts/{draft['id']}/attachments/{added['id']}", headers=desk.operator
+        )
+        assert (
+            download.content == "案内".encode()
+            and "attachment" in download.headers["content-disposition"]
+        )
         state = desk.state(draft["id"])
         assert state["status"] == "draft"
         assert state["message"]["attachments"][0]["filename"] == "案内.txt"  # type: ignore[index]
