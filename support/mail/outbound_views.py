@@ -195,6 +195,7 @@ def drafts_of(*, session: Session, actor: Actor, ticket_id: int) -> list[DraftSu
         .where(MailDraft.ticket_id == ticket.id)
         .order_by(MailDraft.updated_at.desc(), MailDraft.id.desc())
     ).all()
+    _audit(session, actor, ticket, "mail_drafts", ticket.id)
     items = []
     for draft in drafts:
         approval = session.scalar(
