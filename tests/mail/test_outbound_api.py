@@ -525,3 +525,26 @@ class TestRecoveryAfterACrash:
         run_due(desk.runner, desk.db.factory)
         assert len(desk.sender.sent) == 1
         assert desk.state(approved["draft_id"])["status"] == "sent"
+
+
+class TestBadInput:
+    def test_malformed_bodies_get_a_problem_and_change_nothing(self, desk: Desk) -> None:
+        ticket_id, _ = desk.ticket()
+        draft = desk.draft(ticket_id)
+        state = desk.post(f"drafts/{draft['id']}/submit", desk.operator)
+        bodies = [
+            ("approve", {"message_hash": "not-a-hash"}),
+            ("approve", {"message_hash": state["message_hash"], "extra": 1}),
+            ("reject", {"comment": ""}),
+            ("resolve", {"outcome": "maybe"}),
+            ("override", {"message_hash": state["message_hash"]}),
+        ]
+        for action, body in bodies:
+            response = desk.client.post(
+                f"/api/outbound/drafts/{draft['id']}/{action}", json=body, headers=desk.supervisor
+            )
+            assert response.status_code == 422, (action, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+        assert desk.state(draft["id"])["status"] == "awaiting_approval"
+        too_big = desk.client.get("/api/outbound/drafts/99999999999", headers=desk.operator)
+        assert too_big.status_code == 422
