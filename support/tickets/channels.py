@@ -341,3 +341,15 @@ def donation_nos_of_orders(*, session: Session, order_nos: Collection[str]) -> l
         .where(Order.order_no.in_(list(order_nos)))
     )
     return sorted(set(session.scalars(query)))
+
+
+def event_actors(
+    *, session: Session, ticket_id: int, kind: str
+) -> list[tuple[int | None, dict[str, Any]]]:
+    """Return (actor, detail) of a ticket's timeline events of one kind, oldest first."""
+    rows = session.execute(
+        select(TicketEvent.actor_id, TicketEvent.detail)
+        .where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind)
+        .order_by(TicketEvent.id)
+    ).all()
+    return [(actor, dict(detail or {})) for actor, detail in rows]

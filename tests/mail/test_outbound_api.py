@@ -212,6 +212,22 @@ class TestApproveAndSend:
         assert refused["_status"] == 403 and refused["code"] == "self_approval"
         assert "request_id" in refused
 
+    def test_a_supervisor_who_edited_the_draft_cannot_approve_it(self, desk: Desk) -> None:
+        ticket_id, _ = desk.ticket()
+        draft = desk.draft(ticket_id)
+        write_draft(
+            desk.client, desk.supervisor, ticket_id, draft_id=int(str(draft["id"])), body="改稿"
+        )
+        state = desk.post(f"drafts/{draft['id']}/submit", desk.operator)
+        queue = desk.client.get("/api/outbound/approvals", headers=desk.supervisor).json()
+        assert queue["items"][0]["self_authored"] is True
+        refused = desk.post(
+            f"drafts/{draft['id']}/approve",
+            desk.supervisor,
+            {"message_hash": state["message_hash"]},
+        )
+        assert refused["_status"] == 403 and refused["code"] == "self_approval"
+
     def test_operators_cannot_approve(self, desk: Desk) -> None:
         ticket_id, _ = desk.ticket()
         draft = desk.draft(ticket_id)
