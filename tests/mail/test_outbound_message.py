@@ -221,7 +221,7 @@ class TestSmtpAdapterBeforeData:
                 username="desk",
                 password="wrong",
                 security=security,  # type: ignore[arg-type]
-                timeout=10,
+                timeout=3,  # aiosmtpd may stall after a refused AUTH instead of answering
                 tls_context=context,
             )
             with pytest.raises(SendError) as refused:
