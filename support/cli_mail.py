@@ -6,16 +6,20 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from support.adapters.ports import MailFetcher
-from support.config import MailAccount
+from support.adapters.ports import SentArchive
+from support.config import MailAccount, Settings
+
+if TYPE_CHECKING:
+    from support.adapters.imap import ImapMailFetcher
 
 log = logging.getLogger("support.cli")
 
 
-def imap_fetcher(account: MailAccount) -> MailFetcher:
+def imap_fetcher(account: MailAccount, *, sent_folder: str = "Sent") -> ImapMailFetcher:
     """Return the IMAP adapter for one configured account."""
     from support.adapters.imap import ImapMailFetcher
 
@@ -27,7 +31,19 @@ def imap_fetcher(account: MailAccount) -> MailFetcher:
         ssl=account.security == "ssl",
         starttls=account.security == "starttls",
         move_to=account.move_to,
+        sent_folder=sent_folder,
     )
+
+
+def sent_archive(settings: Settings) -> SentArchive | None:
+    """Return the IMAP Sent folder of the configured account, or None without accounts."""
+    accounts = settings.mail_accounts
+    chosen = next((a for a in accounts if a.name == settings.sent_account), None)
+    if chosen is None and not settings.sent_account and accounts:
+        chosen = accounts[0]
+    if chosen is None:
+        return None
+    return imap_fetcher(chosen, sent_folder=settings.sent_folder)
 
 
 @click.group()

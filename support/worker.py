@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.adapters.ports import MailSender, SearchIndex
+from support.adapters.ports import MailSender, SearchIndex, SentArchive
 from support.auth import service as auth_service
 from support.config import Settings
 from support.db import transaction, utcnow
@@ -18,6 +18,9 @@ from support.kb import indexing as kb_indexing
 from support.mail.ack import AckSettings, send_ack
 from support.mail.config import mailbox_config
 from support.mail.fetch import SEND_ACK
+from support.mail.outbound import OutboundConfig
+from support.mail.sending import PERIODIC as OUTBOUND_PERIODIC
+from support.mail.sending import OutboundJobs
 from support.tickets.complaint_jobs import PERIODIC as COMPLAINT_PERIODIC
 from support.tickets.complaint_jobs import ComplaintJobs
 from support.tickets.policy import default_policy_dir, load_policies
@@ -34,6 +37,7 @@ PERIODIC: dict[str, timedelta] = {
     PURGE_SESSIONS: timedelta(hours=1),
     **REPORT_PERIODIC,
     **COMPLAINT_PERIODIC,
+    **OUTBOUND_PERIODIC,
 }
 
 
@@ -46,6 +50,7 @@ def build_runner(
     settings: Settings | None = None,
     sender: MailSender | None = None,
     search: SearchIndex | None = None,
+    archive: SentArchive | None = None,
 ) -> JobRunner:
     """Return a job runner with every handler registered."""
     runner = JobRunner(session_factory=factory)
@@ -94,6 +99,9 @@ def build_runner(
         escalate_to=chosen.sla_escalation_to,
     )
     for kind, handler in complaints.handlers().items():
+        runner.register(kind, handler)
+    outbound_jobs = OutboundJobs(sender, archive, OutboundConfig.from_settings(chosen))
+    for kind, handler in outbound_jobs.handlers().items():
         runner.register(kind, handler)
     return runner
 

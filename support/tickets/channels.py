@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from support.db import utcnow
@@ -18,6 +18,7 @@ from support.tickets.models import (
     Order,
     Supplier,
     Ticket,
+    TicketEvent,
     TicketOrder,
 )
 from support.tickets.status import TicketStatus
@@ -292,3 +293,63 @@ def tickets_by_notice_ids(*, session: Session, message_ids: Collection[str]) -> 
 def is_supplier_address(*, session: Session, ticket: Ticket, address: str) -> bool:
     """Return True when the address is the ticket's supplier's."""
     return supplier_notice.is_supplier_address(session=session, ticket=ticket, address=address)
+
+
+def ticket_order_nos(*, session: Session, ticket_id: int) -> list[str]:
+    """Return the order numbers of the orders a ticket is about (linked or its own order)."""
+    ticket = session.get(Ticket, ticket_id)
+    linked = select(TicketOrder.order_id).where(TicketOrder.ticket_id == ticket_id)
+    query = select(Order.order_no).where(Order.id.in_(linked))
+    if ticket is not None and ticket.order_id is not None:
+        query = select(Order.order_no).where(Order.id.in_(linked) | (Order.id == ticket.order_id))
+    return sorted(set(session.scalars(query)))
+
+
+def directory_fingerprint(*, session: Session) -> tuple[object, ...]:
+    """Return what tells that donors, orders or organisations changed (one cheap query).
+
+    Donors and organisations count with their last change; orders and donations with their
+    count and highest id only, since their frequent status updates change no number or owner.
+    """
+    columns = [
+        select(func.count()).select_from(Order).scalar_subquery(),
+        select(func.max(Order.id)).scalar_subquery(),
+        select(func.count()).select_from(Donation).scalar_subquery(),
+        select(func.max(Donation.id)).scalar_subquery(),
+    ]
+    for model in (Donor, Supplier, Municipality):
+        columns.append(select(func.count()).select_from(model).scalar_subquery())
+        columns.append(select(func.max(model.updated_at)).scalar_subquery())
+    return tuple(session.execute(select(*columns)).one())
+
+
+def donor_contact(*, session: Session, donor_id: str | None) -> tuple[str, str | None] | None:
+    """Return a donor's (name, e-mail), or None; the caller audits the read."""
+    if donor_id is None:
+        return None
+    donor = session.get(Donor, donor_id)
+    return (donor.name, donor.email) if donor else None
+
+
+def donation_nos_of_orders(*, session: Session, order_nos: Collection[str]) -> list[str]:
+    """Return the donation numbers of the given orders."""
+    if not order_nos:
+        return []
+    query = (
+        select(Donation.donation_no)
+        .join(Order, Order.donation_id == Donation.id)
+        .where(Order.order_no.in_(list(order_nos)))
+    )
+    return sorted(set(session.scalars(query)))
+
+
+def event_actors(
+    *, session: Session, ticket_id: int, kind: str
+) -> list[tuple[int | None, dict[str, Any]]]:
+    """Return (actor, detail) of a ticket's timeline events of one kind, oldest first."""
+    rows = session.execute(
+        select(TicketEvent.actor_id, TicketEvent.detail)
+        .where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind)
+        .order_by(TicketEvent.id)
+    ).all()
+    return [(actor, dict(detail or {})) for actor, detail in rows]
