@@ -252,10 +252,12 @@ def user_list() -> None:
 
 def _register_groups() -> None:
     from support.cli_mail import mail
+    from support.cli_municipality import municipality
     from support.cli_report import report
 
     cli.add_command(mail)
     cli.add_command(report)
+    cli.add_command(municipality)
 
 
 _register_groups()
