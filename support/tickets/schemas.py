@@ -137,7 +137,7 @@ class TicketCreate(BaseModel):
     channel: str = Field(default="operator", pattern=r"^(mail|phone|ivr|web|operator)$")
     municipality_id: str | None = Field(default=None, max_length=40)
     donor_id: str | None = Field(default=None, max_length=40)
-    order_id: int | None = None
+    order_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class TicketRead(BaseModel):

@@ -1,0 +1,98 @@
+"""Who may call which route: one entry per route of the OpenAPI schema (add yours here).
+
+Outcomes: ALLOW (passes authorization and finds the in-scope record: any status below 500
+except 401, 403 and 404), DENY (403), HIDDEN (404: out of scope looks absent), LOGIN (401),
+PUBLIC (anyone, below 500). Roles: the three staff roles, `municipality` (ise) and `supplier`
+(sup-01, an ise supplier) on records in their scope, `other_municipality` (yokohama) and
+`other_supplier` (sup-04, of yokohama) on the same records, out of their scope, and no login.
+Write routes are sent `{}`: a 422 from an allowed role still proves it passed authorization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ALLOW, DENY, HIDDEN, LOGIN, PUBLIC = "allow", "deny", "hidden", "login", "public"
+
+
+@dataclass(frozen=True)
+class Access:
+    """The expected outcome of one route for each role."""
+
+    operator: str
+    supervisor: str
+    admin: str
+    municipality: str
+    supplier: str
+    other_municipality: str
+    other_supplier: str
+    anonymous: str = LOGIN
+
+    def expected(self, role: str) -> str:
+        """Return the outcome expected for a role."""
+        outcome: str = getattr(self, role)
+        return outcome
+
+
+def staff_only(*, admin_only: bool = False) -> Access:
+    """Intermediary staff (or admins alone); municipality and supplier users get 403."""
+    staff = DENY if admin_only else ALLOW
+    return Access(staff, staff, ALLOW, DENY, DENY, DENY, DENY)
+
+
+def everyone(*, anonymous: str = LOGIN) -> Access:
+    """Any logged-in role (lists are filtered to the caller's scope)."""
+    return Access(ALLOW, ALLOW, ALLOW, ALLOW, ALLOW, ALLOW, ALLOW, anonymous)
+
+
+def scoped(*, supplier: bool) -> Access:
+    """A single record: staff, its municipality and (if `supplier`) its supplier; others 404."""
+    return Access(
+        ALLOW,
+        ALLOW,
+        ALLOW,
+        ALLOW,
+        ALLOW if supplier else DENY,
+        HIDDEN,
+        HIDDEN if supplier else DENY,
+    )
+
+
+MATRIX: dict[str, Access] = {
+    "POST /api/auth/token": everyone(anonymous=PUBLIC),
+    "POST /api/auth/login": everyone(anonymous=PUBLIC),
+    "POST /api/auth/logout": everyone(),
+    "GET /api/auth/me": everyone(),
+    "GET /api/users": staff_only(admin_only=True),
+    "POST /api/users": staff_only(admin_only=True),
+    "GET /api/audit": staff_only(admin_only=True),
+    "GET /api/municipalities": everyone(),
+    "GET /api/suppliers": everyone(),
+    # Suppliers never read donors as such: only the shipping minimum on an order.
+    "GET /api/donors": Access(ALLOW, ALLOW, ALLOW, ALLOW, DENY, ALLOW, DENY),
+    "GET /api/donors/{donor_id}": scoped(supplier=False),
+    "PATCH /api/donors/{donor_id}": staff_only(),
+    "GET /api/orders": everyone(),
+    "GET /api/orders/{order_id}": scoped(supplier=True),
+    "POST /api/tickets": staff_only(),
+    "GET /api/tickets": everyone(),
+    "GET /api/tickets/{ticket_id}": scoped(supplier=True),
+    "GET /api/inbox": staff_only(),
+    "GET /api/inbox/{ticket_id}": staff_only(),
+    "PUT /api/inbox/{ticket_id}/status": staff_only(),
+    "PUT /api/inbox/{ticket_id}/assignee": staff_only(),
+    "PUT /api/inbox/{ticket_id}/tags": staff_only(),
+    "POST /api/inbox/{ticket_id}/notes": staff_only(),
+    "POST /api/inbox/{ticket_id}/merge": staff_only(),
+    "POST /api/inbox/{ticket_id}/split": staff_only(),
+    "PUT /api/inbox/{ticket_id}/presence": staff_only(),
+    "POST /api/inbox/{ticket_id}/drafts": staff_only(),
+    "PUT /api/inbox/{ticket_id}/drafts/{draft_id}": staff_only(),
+    "GET /api/inbox/messages/{message_id}/raw": staff_only(),
+    "GET /api/inbox/messages/{message_id}/attachments/{index}": staff_only(),
+    "GET /api/reports/monthly/{municipality_id}": scoped(supplier=False),
+    "GET /api/reports/monthly/{municipality_id}/{month}": scoped(supplier=False),
+    "POST /api/reports/monthly/{municipality_id}/{month}": staff_only(),
+    "GET /healthz": everyone(anonymous=PUBLIC),
+    "GET /readyz": everyone(anonymous=PUBLIC),
+}
