@@ -18,6 +18,7 @@ from support.auth.router import router as auth_router
 from support.config import Settings
 from support.db import make_engine, make_session_factory
 from support.http import RequestContextMiddleware, install_error_handlers
+from support.lifecycle.router import router as privacy_router
 from support.mail.router import router as inbox_router
 from support.migrations import current_heads
 from support.tickets.policy import default_policy_dir, load_policies
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     app.include_router(tickets_router)
     app.include_router(inbox_router)
     app.include_router(reports_router)
+    app.include_router(privacy_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from support.auth import models as auth_models
 from support.db import Base
 from support.jobs import Job
+from support.lifecycle import models as privacy_models
 from support.mail import models as mail_models
 from support.tickets import models as tickets_models
 from support.tickets import report_models
@@ -15,6 +16,7 @@ __all__ = [
     "Job",
     "auth_models",
     "mail_models",
+    "privacy_models",
     "report_models",
     "target_metadata",
     "tickets_models",

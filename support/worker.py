@@ -14,6 +14,8 @@ from support.auth import service as auth_service
 from support.config import Settings
 from support.db import transaction, utcnow
 from support.jobs import Job, JobRunner, enqueue
+from support.lifecycle.jobs import PERIODIC as PRIVACY_PERIODIC
+from support.lifecycle.jobs import privacy_handlers
 from support.mail.ack import AckSettings, send_ack
 from support.mail.config import mailbox_config
 from support.mail.fetch import SEND_ACK
@@ -26,7 +28,11 @@ log = logging.getLogger(__name__)
 
 PURGE_SESSIONS = "auth.purge_expired_sessions"
 # Periodic jobs: kind -> interval. A kind is enqueued when no run of it is queued or recent.
-PERIODIC: dict[str, timedelta] = {PURGE_SESSIONS: timedelta(hours=1), **REPORT_PERIODIC}
+PERIODIC: dict[str, timedelta] = {
+    PURGE_SESSIONS: timedelta(hours=1),
+    **REPORT_PERIODIC,
+    **PRIVACY_PERIODIC,
+}
 
 
 def _purge_sessions(session: Session, _payload: dict[str, Any]) -> None:
@@ -72,6 +78,8 @@ def build_runner(
         font_path=chosen.report_font,
     )
     for kind, handler in reports.handlers().items():
+        runner.register(kind, handler)
+    for kind, handler in privacy_handlers(chosen, sender).items():
         runner.register(kind, handler)
     return runner
 

@@ -94,6 +94,13 @@ def build_world(client: TestClient, db: Database) -> World:
         passwords[role] = (user.username, password)
     generated = client.post("/api/reports/monthly/ise/2025-12", headers=headers["admin"])
     assert generated.status_code == 201, generated.text
+    incident = client.post(
+        "/api/incidents",
+        headers=headers["admin"],
+        json={"municipality_id": "ise", "title": "紛失", "cause": "調査中"},
+    )
+    assert incident.status_code == 201, incident.text
+    params["incident_id"] = str(incident.json()["id"])
     return World(headers=headers, params=params, passwords=passwords)
 
 

@@ -93,6 +93,12 @@ MATRIX: dict[str, Access] = {
     "GET /api/reports/monthly/{municipality_id}": scoped(supplier=False),
     "GET /api/reports/monthly/{municipality_id}/{month}": scoped(supplier=False),
     "POST /api/reports/monthly/{municipality_id}/{month}": staff_only(),
+    "POST /api/incidents": staff_only(),
+    "POST /api/incidents/from-mail/{message_id}": staff_only(),
+    "GET /api/incidents": Access(ALLOW, ALLOW, ALLOW, ALLOW, DENY, ALLOW, DENY),
+    "GET /api/incidents/{incident_id}": scoped(supplier=False),
+    "POST /api/incidents/{incident_id}/reports": staff_only(),
+    "GET /api/incidents/{incident_id}/report.pdf": scoped(supplier=False),
     "GET /healthz": everyone(anonymous=PUBLIC),
     "GET /readyz": everyone(anonymous=PUBLIC),
 }

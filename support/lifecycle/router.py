@@ -1,0 +1,186 @@
+"""HTTP routes for personal-data incidents (漏えい等事故)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from support.auth import audit
+from support.deps import CurrentUser, SessionDep, SettingsDep, StaffUser
+from support.lifecycle import incidents
+from support.lifecycle.incident_report import render_incident_report
+from support.lifecycle.models import Incident
+from support.tickets.models import Donor, Municipality
+
+router = APIRouter(prefix="/api/incidents", tags=["privacy"])
+IncidentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+_STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class IncidentCreate(BaseModel):
+    """An incident opened by hand."""
+
+    model_config = _STRICT
+    municipality_id: str = Field(min_length=1, max_length=40)
+    title: str = Field(min_length=1, max_length=300)
+    cause: str = Field(default="", max_length=5000)
+    occurred_at: datetime | None = None
+    unlawful: bool = False
+
+
+class MisdirectedMail(BaseModel):
+    """A sent mail found to have gone to the wrong people."""
+
+    model_config = _STRICT
+    cause: str = Field(min_length=1, max_length=5000)
+    wrong_recipients: list[Annotated[str, Field(max_length=320)]] = Field(
+        default_factory=list, max_length=100
+    )
+
+
+class ReportSubmitted(BaseModel):
+    """The 速報 (prelim) or 確報 (final) was submitted."""
+
+    model_config = _STRICT
+    kind: Literal["prelim", "final"]
+    measures: str | None = Field(default=None, max_length=5000)
+
+
+class ItemRead(BaseModel):
+    """An affected donor and the leaked items."""
+
+    donor_id: str | None
+    data_items: list[str]
+    found_in: str
+
+
+class IncidentRead(BaseModel):
+    """An incident with its deadlines."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    municipality_id: str
+    kind: str
+    title: str
+    cause: str
+    measures: str
+    status: str
+    occurred_at: datetime | None
+    discovered_at: datetime
+    prelim_due_at: datetime
+    final_due_at: datetime
+    prelim_reported_at: datetime | None
+    final_reported_at: datetime | None
+    overdue: list[str] = []
+    items: list[ItemRead] = []
+
+
+def _read(incident: Incident, items: list[ItemRead] | None = None) -> IncidentRead:
+    read = IncidentRead.model_validate(incident)
+    read.overdue = incidents.overdue(incident)
+    read.items = items or []
+    return read
+
+
+@router.post("", response_model=IncidentRead, status_code=201)
+def open_incident(body: IncidentCreate, actor: StaffUser, session: SessionDep) -> IncidentRead:
+    """Open an incident; the municipality's contact is mailed at once by the worker."""
+    incident = incidents.open_incident(
+        session=session,
+        actor=actor,
+        municipality_id=body.municipality_id,
+        title=body.title,
+        cause=body.cause,
+        occurred_at=body.occurred_at,
+        unlawful=body.unlawful,
+    )
+    return _read(incident)
+
+
+@router.post("/from-mail/{message_id}", response_model=IncidentRead, status_code=201)
+def from_misdirected_mail(
+    message_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    body: MisdirectedMail,
+    actor: StaffUser,
+    session: SessionDep,
+) -> IncidentRead:
+    """Mark a sent mail misdirected and open its incident with the exposed donors and items."""
+    incident = incidents.incident_from_misdirected_mail(
+        session=session,
+        actor=actor,
+        message_id=message_id,
+        cause=body.cause,
+        wrong_recipients=body.wrong_recipients,
+    )
+    items, _ = incidents.items_and_events(session, incident)
+    return _read(incident, [ItemRead.model_validate(i, from_attributes=True) for i in items])
+
+
+@router.get("", response_model=list[IncidentRead])
+def list_incidents(actor: CurrentUser, session: SessionDep) -> list[IncidentRead]:
+    """List incidents (municipality users: their own)."""
+    return [_read(i) for i in incidents.list_incidents(session=session, actor=actor)]
+
+
+@router.get("/{incident_id}", response_model=IncidentRead)
+def read_incident(incident_id: IncidentId, actor: CurrentUser, session: SessionDep) -> IncidentRead:
+    """Return an incident with its affected donors and items (audited)."""
+    incident = incidents.get_incident(session=session, actor=actor, incident_id=incident_id)
+    items, _ = incidents.items_and_events(session, incident)
+    return _read(incident, [ItemRead.model_validate(i, from_attributes=True) for i in items])
+
+
+@router.post("/{incident_id}/reports", response_model=IncidentRead)
+def report_submitted(
+    incident_id: IncidentId, body: ReportSubmitted, actor: StaffUser, session: SessionDep
+) -> IncidentRead:
+    """Record the submission of the 速報 or 確報."""
+    incident = incidents.record_report(
+        session=session,
+        actor=actor,
+        incident_id=incident_id,
+        kind=body.kind,
+        measures=body.measures,
+    )
+    return _read(incident)
+
+
+@router.get("/{incident_id}/report.pdf")
+def report_pdf(
+    incident_id: IncidentId, actor: CurrentUser, session: SessionDep, settings: SettingsDep
+) -> Response:
+    """Download the written report (timeline, cause, scope, measures) as PDF (audited)."""
+    incident = incidents.get_incident(session=session, actor=actor, incident_id=incident_id)
+    items, events = incidents.items_and_events(session, incident)
+    ids = [i.donor_id for i in items if i.donor_id]
+    rows = session.execute(select(Donor.id, Donor.name).where(Donor.id.in_(ids))).all()
+    names = {str(row[0]): str(row[1]) for row in rows}
+    for donor_id in names:
+        # The report names the donors: each is a read of their personal data.
+        audit.record(
+            session,
+            actor,
+            action="read",
+            resource_type="incident_report",
+            resource_id=str(incident.id),
+            donor_id=donor_id,
+            municipality_id=incident.municipality_id,
+        )
+    pdf = render_incident_report(
+        incident,
+        municipality_name=session.get_one(Municipality, incident.municipality_id).name,
+        items=items,
+        donor_names=names,
+        events=events,
+        font_path=settings.report_font,
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="incident-{incident.id}.pdf"'},
+    )
