@@ -264,10 +264,17 @@ class _Walker:
             is None
         ):
             raise NotFound(f"自治体 {municipality_id} が見つかりません")
-        selection = Selection(municipality_id)
+        selection = self.closure({self.rules.root: {(municipality_id,)}}, municipality_id)
+        selection.context = self._context(selection.owned)
+        return selection
+
+    def closure(self, seeds: dict[str, set[Key]], label: str = "") -> Selection:
+        """Return the seed rows and every row that depends on them."""
+        selection = Selection(label)
         owned = selection.owned
-        pending: dict[str, set[Key]] = {self.rules.root: {(municipality_id,)}}
-        owned[self.rules.root].add((municipality_id,))
+        pending: dict[str, set[Key]] = {t: set(k) for t, k in seeds.items() if k}
+        for table, keys in pending.items():
+            owned[table] |= keys
         while pending:
             while pending:
                 table, keys = pending.popitem()
@@ -283,7 +290,6 @@ class _Walker:
                 if pulled:
                     owned[subject] |= pulled
                     pending[subject] = pulled
-        selection.context = self._context(owned)
         return selection
 
     def _hard_edges_into(self, table: str) -> list[Edge]:
@@ -329,6 +335,13 @@ def select_municipality(
 ) -> Selection:
     """Return every row of one municipality, and the rows outside it that they refer to."""
     return _Walker(conn, metadata, rules).walk(municipality_id)
+
+
+def select_closure(
+    conn: Connection, metadata: MetaData, seeds: dict[str, set[Key]], rules: Rules = DEFAULT_RULES
+) -> Selection:
+    """Return the seed rows and every row that depends on them (for a retention purge)."""
+    return _Walker(conn, metadata, rules).closure(seeds, "purge")
 
 
 def nullable_actor_refs(

@@ -1,4 +1,4 @@
-"""The privacy jobs the worker runs: incident mails and the deadline sweep."""
+"""The privacy jobs the worker runs: incident mails, the deadline sweep, the retention purge."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from sqlalchemy.orm import Session
 from support.adapters.ports import MailSender
 from support.config import Settings
 from support.jobs import JobHandler
-from support.lifecycle import incidents
+from support.lifecycle import incidents, retention
 from support.lifecycle.incident_mail import IncidentMailer
 from support.tickets.policy import default_policy_dir, load_policies
 from support.tickets.report_mail import ReportMailSettings
 
-PERIODIC: dict[str, timedelta] = {incidents.CHECK_DEADLINES: timedelta(minutes=15)}
+PERIODIC: dict[str, timedelta] = {
+    incidents.CHECK_DEADLINES: timedelta(minutes=15),
+    retention.PURGE: timedelta(days=1),
+}
 
 
 def privacy_handlers(settings: Settings, sender: MailSender | None) -> dict[str, JobHandler]:
@@ -29,4 +32,13 @@ def privacy_handlers(settings: Settings, sender: MailSender | None) -> dict[str,
     def check(session: Session, _payload: dict[str, Any]) -> None:
         incidents.check_deadlines(session=session)
 
-    return {incidents.SEND_NOTICE: mailer.send, incidents.CHECK_DEADLINES: check}
+    rules = retention.load_rules()
+
+    def purge(session: Session, _payload: dict[str, Any]) -> None:
+        retention.purge(session=session, rules=rules)
+
+    return {
+        incidents.SEND_NOTICE: mailer.send,
+        incidents.CHECK_DEADLINES: check,
+        retention.PURGE: purge,
+    }

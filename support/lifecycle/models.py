@@ -83,3 +83,31 @@ class IncidentNotice(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class LegalHold(Base):
+    """A ticket that must be kept (a dispute, an inquiry): no purge touches it."""
+
+    __tablename__ = "privacy_legal_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class PurgeRun(Base):
+    """What one retention purge erased, in counts (never contents)."""
+
+    __tablename__ = "privacy_purge_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    municipality_id: Mapped[str] = mapped_column(String(40))
+    cutoff: Mapped[datetime] = mapped_column(UtcDateTime())
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    held: Mapped[int] = mapped_column(Integer, default=0)
+    files: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,25 +1,29 @@
-"""HTTP routes for personal-data incidents (漏えい等事故)."""
+"""HTTP routes for personal-data incidents (漏えい等事故) and legal holds."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from support.auth import audit
-from support.deps import CurrentUser, SessionDep, SettingsDep, StaffUser
-from support.lifecycle import incidents
+from support.auth.actor import Actor
+from support.auth.models import RoleName
+from support.deps import CurrentUser, SessionDep, SettingsDep, StaffUser, require_roles
+from support.lifecycle import incidents, retention
 from support.lifecycle.incident_report import render_incident_report
-from support.lifecycle.models import Incident
+from support.lifecycle.models import Incident, LegalHold
 from support.tickets.models import Donor, Municipality
 
-router = APIRouter(prefix="/api/incidents", tags=["privacy"])
+router = APIRouter(prefix="/api", tags=["privacy"])
 IncidentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+# Holds decide what the law keeps: supervisors and admins only.
+SupervisorUser = Annotated[Actor, Depends(require_roles(RoleName.SUPERVISOR, RoleName.ADMIN))]
 
 
 class IncidentCreate(BaseModel):
@@ -87,7 +91,7 @@ def _read(incident: Incident, items: list[ItemRead] | None = None) -> IncidentRe
     return read
 
 
-@router.post("", response_model=IncidentRead, status_code=201)
+@router.post("/incidents", response_model=IncidentRead, status_code=201)
 def open_incident(body: IncidentCreate, actor: StaffUser, session: SessionDep) -> IncidentRead:
     """Open an incident; the municipality's contact is mailed at once by the worker."""
     incident = incidents.open_incident(
@@ -102,7 +106,7 @@ def open_incident(body: IncidentCreate, actor: StaffUser, session: SessionDep) -
     return _read(incident)
 
 
-@router.post("/from-mail/{message_id}", response_model=IncidentRead, status_code=201)
+@router.post("/incidents/from-mail/{message_id}", response_model=IncidentRead, status_code=201)
 def from_misdirected_mail(
     message_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: MisdirectedMail,
@@ -121,13 +125,13 @@ def from_misdirected_mail(
     return _read(incident, [ItemRead.model_validate(i, from_attributes=True) for i in items])
 
 
-@router.get("", response_model=list[IncidentRead])
+@router.get("/incidents", response_model=list[IncidentRead])
 def list_incidents(actor: CurrentUser, session: SessionDep) -> list[IncidentRead]:
     """List incidents (municipality users: their own)."""
     return [_read(i) for i in incidents.list_incidents(session=session, actor=actor)]
 
 
-@router.get("/{incident_id}", response_model=IncidentRead)
+@router.get("/incidents/{incident_id}", response_model=IncidentRead)
 def read_incident(incident_id: IncidentId, actor: CurrentUser, session: SessionDep) -> IncidentRead:
     """Return an incident with its affected donors and items (audited)."""
     incident = incidents.get_incident(session=session, actor=actor, incident_id=incident_id)
@@ -135,7 +139,7 @@ def read_incident(incident_id: IncidentId, actor: CurrentUser, session: SessionD
     return _read(incident, [ItemRead.model_validate(i, from_attributes=True) for i in items])
 
 
-@router.post("/{incident_id}/reports", response_model=IncidentRead)
+@router.post("/incidents/{incident_id}/reports", response_model=IncidentRead)
 def report_submitted(
     incident_id: IncidentId, body: ReportSubmitted, actor: StaffUser, session: SessionDep
 ) -> IncidentRead:
@@ -150,7 +154,7 @@ def report_submitted(
     return _read(incident)
 
 
-@router.get("/{incident_id}/report.pdf")
+@router.get("/incidents/{incident_id}/report.pdf")
 def report_pdf(
     incident_id: IncidentId, actor: CurrentUser, session: SessionDep, settings: SettingsDep
 ) -> Response:
@@ -183,4 +187,50 @@ def report_pdf(
         pdf,
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="incident-{incident.id}.pdf"'},
+    )
+
+
+class HoldCreate(BaseModel):
+    """A ticket to keep whatever the retention rules say."""
+
+    model_config = _STRICT
+    ticket_id: int = Field(ge=1, le=2**31 - 1)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class HoldRead(BaseModel):
+    """A legal hold."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    ticket_id: int
+    reason: str
+    created_at: datetime
+    released_at: datetime | None
+
+
+HoldId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.post("/legal-holds", response_model=HoldRead, status_code=201)
+def create_hold(body: HoldCreate, actor: SupervisorUser, session: SessionDep) -> HoldRead:
+    """Put a ticket on legal hold: the retention purge skips it and all of its records."""
+    hold = retention.place_hold(
+        session=session, actor=actor, ticket_id=body.ticket_id, reason=body.reason
+    )
+    return HoldRead.model_validate(hold)
+
+
+@router.get("/legal-holds", response_model=list[HoldRead])
+def list_holds(_actor: SupervisorUser, session: SessionDep) -> list[HoldRead]:
+    """List legal holds, newest first."""
+    rows = session.scalars(select(LegalHold).order_by(LegalHold.id.desc()).limit(500))
+    return [HoldRead.model_validate(h) for h in rows]
+
+
+@router.post("/legal-holds/{hold_id}/release", response_model=HoldRead)
+def release_hold(hold_id: HoldId, actor: SupervisorUser, session: SessionDep) -> HoldRead:
+    """Release a legal hold; the ticket falls under the retention rules again."""
+    return HoldRead.model_validate(
+        retention.release_hold(session=session, actor=actor, hold_id=hold_id)
     )

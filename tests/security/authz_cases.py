@@ -101,6 +101,13 @@ def build_world(client: TestClient, db: Database) -> World:
     )
     assert incident.status_code == 201, incident.text
     params["incident_id"] = str(incident.json()["id"])
+    hold = client.post(
+        "/api/legal-holds",
+        headers=headers["admin"],
+        json={"ticket_id": int(params["ticket_id"]), "reason": "保全"},
+    )
+    assert hold.status_code == 201, hold.text
+    params["hold_id"] = str(hold.json()["id"])
     return World(headers=headers, params=params, passwords=passwords)
 
 

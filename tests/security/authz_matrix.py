@@ -58,6 +58,9 @@ def scoped(*, supplier: bool) -> Access:
     )
 
 
+# Supervisors and admins: legal holds decide what the retention purge may not touch.
+supervisors = Access(DENY, ALLOW, ALLOW, DENY, DENY, DENY, DENY)
+
 MATRIX: dict[str, Access] = {
     "POST /api/auth/token": everyone(anonymous=PUBLIC),
     "POST /api/auth/login": everyone(anonymous=PUBLIC),
@@ -99,6 +102,9 @@ MATRIX: dict[str, Access] = {
     "GET /api/incidents/{incident_id}": scoped(supplier=False),
     "POST /api/incidents/{incident_id}/reports": staff_only(),
     "GET /api/incidents/{incident_id}/report.pdf": scoped(supplier=False),
+    "POST /api/legal-holds": supervisors,
+    "GET /api/legal-holds": supervisors,
+    "POST /api/legal-holds/{hold_id}/release": supervisors,
     "GET /healthz": everyone(anonymous=PUBLIC),
     "GET /readyz": everyone(anonymous=PUBLIC),
 }

@@ -1,4 +1,4 @@
-"""Personal data: incidents and their notices (issue 10)
+"""Personal data: incidents, notices, legal holds, retention purges (issue 10)
 
 Revision ID: 0007
 Revises: 0006
@@ -19,6 +19,42 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "privacy_purge_runs",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ran_at", support.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("municipality_id", sa.String(length=40), nullable=False),
+        sa.Column("cutoff", support.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("counts", sa.JSON(), nullable=False),
+        sa.Column("held", sa.Integer(), nullable=False),
+        sa.Column("files", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_privacy_purge_runs")),
+    )
+    with op.batch_alter_table("privacy_purge_runs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_privacy_purge_runs_ran_at"), ["ran_at"], unique=False)
+
+    op.create_table(
+        "privacy_legal_holds",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("ticket_id", sa.Integer(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("created_at", support.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("released_at", support.db.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by"], ["users.id"], name=op.f("fk_privacy_legal_holds_created_by_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_privacy_legal_holds_ticket_id_tickets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_privacy_legal_holds")),
+    )
+    with op.batch_alter_table("privacy_legal_holds", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_privacy_legal_holds_ticket_id"), ["ticket_id"], unique=False
+        )
+
     op.create_table(
         "privacy_incidents",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -159,4 +195,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_privacy_incidents_municipality_id"))
 
     op.drop_table("privacy_incidents")
+    with op.batch_alter_table("privacy_legal_holds", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_privacy_legal_holds_ticket_id"))
+
+    op.drop_table("privacy_legal_holds")
+    with op.batch_alter_table("privacy_purge_runs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_privacy_purge_runs_ran_at"))
+
+    op.drop_table("privacy_purge_runs")
     # ### end Alembic commands ###
