@@ -1,11 +1,11 @@
-"""HTTP routes for personal-data incidents (漏えい等事故) and legal holds."""
+"""HTTP routes: incidents (漏えい等事故), legal holds, reveal on purpose, audit exports."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -14,7 +14,7 @@ from support.auth import audit
 from support.auth.actor import Actor
 from support.auth.models import RoleName
 from support.deps import CurrentUser, SessionDep, SettingsDep, StaffUser, require_roles
-from support.lifecycle import incidents, retention
+from support.lifecycle import access, incidents, retention
 from support.lifecycle.incident_report import render_incident_report
 from support.lifecycle.models import Incident, LegalHold
 from support.tickets.models import Donor, Municipality
@@ -24,6 +24,13 @@ IncidentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
 # Holds decide what the law keeps: supervisors and admins only.
 SupervisorUser = Annotated[Actor, Depends(require_roles(RoleName.SUPERVISOR, RoleName.ADMIN))]
+# Suppliers never read donors as such (only the shipping minimum on an order).
+DonorReader = Annotated[
+    Actor,
+    Depends(
+        require_roles(RoleName.OPERATOR, RoleName.SUPERVISOR, RoleName.ADMIN, RoleName.MUNICIPALITY)
+    ),
+]
 
 
 class IncidentCreate(BaseModel):
@@ -233,4 +240,56 @@ def release_hold(hold_id: HoldId, actor: SupervisorUser, session: SessionDep) ->
     """Release a legal hold; the ticket falls under the retention rules again."""
     return HoldRead.model_validate(
         retention.release_hold(session=session, actor=actor, hold_id=hold_id)
+    )
+
+
+class RevealRequest(BaseModel):
+    """Why the caller needs a donor's personal fields, and which ones."""
+
+    model_config = _STRICT
+    reason: str = Field(min_length=4, max_length=500)
+    fields: list[Literal["name", "kana", "email", "phone", "postal_code", "address"]] = Field(
+        default_factory=list, max_length=6
+    )
+
+
+DonorId = Annotated[str, Path(min_length=1, max_length=40)]
+
+
+@router.post("/donors/{donor_id}/reveal")
+def reveal_donor(
+    donor_id: DonorId, body: RevealRequest, actor: DonorReader, session: SessionDep
+) -> dict[str, str | None]:
+    """Reveal a donor's personal fields on purpose: the reason is kept in the audit trail."""
+    return access.reveal(
+        session=session, actor=actor, donor_id=donor_id, reason=body.reason, fields=body.fields
+    )
+
+
+@router.get("/audit/municipalities/{municipality_id}")
+def audit_export(
+    municipality_id: Annotated[str, Path(min_length=1, max_length=40)],
+    actor: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    fmt: Annotated[Literal["csv", "pdf"], Query(alias="format")] = "csv",
+    since: Annotated[datetime | None, Query()] = None,
+    until: Annotated[datetime | None, Query()] = None,
+) -> Response:
+    """Export who accessed this municipality's personal data, for its inspections (CSV or PDF)."""
+    events = access.municipality_events(
+        session=session, actor=actor, municipality_id=municipality_id, since=since, until=until
+    )
+    if fmt == "pdf":
+        name = session.get_one(Municipality, municipality_id).name
+        data = access.events_pdf(events, municipality_name=name, font_path=settings.report_font)
+        media = "application/pdf"
+    else:
+        data = access.events_csv(events)
+        media = "text/csv; charset=utf-8"
+    filename = f"audit-{municipality_id}.{fmt}"
+    return Response(
+        data,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -5,7 +5,8 @@ except 401, 403 and 404), DENY (403), HIDDEN (404: out of scope looks absent), L
 PUBLIC (anyone, below 500). Roles: the three staff roles, `municipality` (ise) and `supplier`
 (sup-01, an ise supplier) on records in their scope, `other_municipality` (yokohama) and
 `other_supplier` (sup-04, of yokohama) on the same records, out of their scope, and no login.
-Write routes are sent `{}`: a 422 from an allowed role still proves it passed authorization.
+Write routes are sent `{}` (a 422 from an allowed role still proves it passed authorization),
+or the valid body in BODIES when the scope check needs one to be reached.
 """
 
 from __future__ import annotations
@@ -105,6 +106,16 @@ MATRIX: dict[str, Access] = {
     "POST /api/legal-holds": supervisors,
     "GET /api/legal-holds": supervisors,
     "POST /api/legal-holds/{hold_id}/release": supervisors,
+    "POST /api/donors/{donor_id}/reveal": scoped(supplier=False),
+    # The audit trail: admins and the municipality itself; another municipality sees nothing.
+    "GET /api/audit/municipalities/{municipality_id}": Access(
+        DENY, DENY, ALLOW, ALLOW, DENY, HIDDEN, DENY
+    ),
     "GET /healthz": everyone(anonymous=PUBLIC),
     "GET /readyz": everyone(anonymous=PUBLIC),
+}
+
+# Valid bodies for routes whose scope (404) is decided after the body is validated.
+BODIES: dict[str, dict[str, object]] = {
+    "POST /api/donors/{donor_id}/reveal": {"reason": "折り返し連絡のため", "fields": ["phone"]},
 }

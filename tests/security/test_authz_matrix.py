@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import Database
 from tests.security.authz_cases import ROLES, build_world, fresh_headers
-from tests.security.authz_matrix import ALLOW, DENY, HIDDEN, LOGIN, MATRIX, PUBLIC
+from tests.security.authz_matrix import ALLOW, BODIES, DENY, HIDDEN, LOGIN, MATRIX, PUBLIC
 
 _STATUS = {DENY: 403, HIDDEN: 404, LOGIN: 401}
 
@@ -44,7 +44,7 @@ class TestAuthorizationMatrix:
         for route in _routes(client):
             method, path = route.split(" ", 1)
             url = path.format(**world.params)
-            body = {} if method in ("POST", "PUT", "PATCH") else None
+            body = BODIES.get(route, {}) if method in ("POST", "PUT", "PATCH") else None
             for role in ROLES:
                 expected = MATRIX[route].expected(role)
                 ending = path.endswith("/logout")
