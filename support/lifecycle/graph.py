@@ -73,6 +73,12 @@ class Rules:
         JsonRef("jobs", "payload", "donor_id", "donors"),
         JsonRef("jobs", "payload", "order_id", "orders"),
     )
+    # Tables that belong to no municipality (machinery, counts-only logs): left by an erase.
+    global_tables: frozenset[str] = frozenset({"mail_cursors", "privacy_purge_runs"})
+    # Columns that name a municipality, donor or ticket on purpose without being followed.
+    unrelated_columns: frozenset[tuple[str, str]] = frozenset(
+        {("privacy_purge_runs", "municipality_id")}  # a counts-only log outlives the contract
+    )
     # File extensions for binary columns written as files by the export.
     file_extensions: dict[tuple[str, str], str] = field(
         default_factory=lambda: {
