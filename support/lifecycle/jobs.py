@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from support.adapters.ports import MailSender
 from support.config import Settings
 from support.jobs import JobHandler
-from support.lifecycle import incidents, retention
+from support.lifecycle import donor_requests, incidents, retention
 from support.lifecycle.incident_mail import IncidentMailer
 from support.tickets.policy import default_policy_dir, load_policies
 from support.tickets.report_mail import ReportMailSettings
@@ -37,7 +37,17 @@ def privacy_handlers(settings: Settings, sender: MailSender | None) -> dict[str,
     def purge(session: Session, _payload: dict[str, Any]) -> None:
         retention.purge(session=session, rules=rules)
 
+    def forward(session: Session, payload: dict[str, Any]) -> None:
+        donor_requests.forward(
+            session=session,
+            request_id=int(payload["request_id"]),
+            policies=mailer.policies,
+            sender=sender,
+            mail=mailer.mail,
+        )
+
     return {
+        donor_requests.FORWARD: forward,
         incidents.SEND_NOTICE: mailer.send,
         incidents.CHECK_DEADLINES: check,
         retention.PURGE: purge,

@@ -111,3 +111,43 @@ class PurgeRun(Base):
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     held: Mapped[int] = mapped_column(Integer, default=0)
     files: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DonorRequest(Base):
+    """A donor's request about their data (開示・訂正・利用停止・削除)."""
+
+    __tablename__ = "privacy_donor_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    municipality_id: Mapped[str] = mapped_column(ForeignKey("municipalities.id"), index=True)
+    donor_id: Mapped[str] = mapped_column(ForeignKey("donors.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # disclosure, correction, suspension, deletion
+    detail: Mapped[str] = mapped_column(Text, default="")
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # received -> forwarded -> approved | rejected -> executed
+    status: Mapped[str] = mapped_column(String(12), default="received", index=True)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    executed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The forwarding mail to the municipality, at most once (queued, sending, sent, in_doubt).
+    forward_status: Mapped[str] = mapped_column(String(12), default="queued")
+    forward_recipient: Mapped[str | None] = mapped_column(String(500))
+    forward_error: Mapped[str | None] = mapped_column(Text)
+    forwarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class DonorRequestEvent(Base):
+    """One step of a donor request's trail."""
+
+    __tablename__ = "privacy_donor_request_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        ForeignKey("privacy_donor_requests.id", ondelete="CASCADE"), index=True
+    )
+    occurred_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,4 +1,4 @@
-"""HTTP routes: incidents (漏えい等事故), legal holds, reveal on purpose, audit exports."""
+"""HTTP routes: incidents, legal holds, reveal on purpose, audit exports, donor requests."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from support.auth import audit
 from support.auth.actor import Actor
 from support.auth.models import RoleName
 from support.deps import CurrentUser, SessionDep, SettingsDep, StaffUser, require_roles
-from support.lifecycle import access, incidents, retention
+from support.lifecycle import access, donor_requests, incidents, retention
 from support.lifecycle.incident_report import render_incident_report
 from support.lifecycle.models import Incident, LegalHold
 from support.tickets.models import Donor, Municipality
@@ -293,3 +293,111 @@ def audit_export(
         media_type=media,
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+class DonorRequestCreate(BaseModel):
+    """A donor's request as received by the desk (phone, mail, letter)."""
+
+    model_config = _STRICT
+    municipality_id: str = Field(min_length=1, max_length=40)
+    donor_id: str = Field(min_length=1, max_length=40)
+    kind: Literal["disclosure", "correction", "suspension", "deletion"]
+    detail: str = Field(default="", max_length=5000)
+    changes: dict[
+        Literal["name", "kana", "email", "phone", "postal_code", "address"],
+        Annotated[str, Field(max_length=500)],
+    ] = Field(default_factory=dict)
+
+
+class Decision(BaseModel):
+    """The municipality's decision on a request."""
+
+    model_config = _STRICT
+    approve: bool
+    note: str = Field(default="", max_length=5000)
+
+
+class TrailEvent(BaseModel):
+    """One step of a request's trail."""
+
+    model_config = ConfigDict(from_attributes=True)
+    occurred_at: datetime
+    kind: str
+    detail: dict[str, object]
+
+
+class DonorRequestRead(BaseModel):
+    """A donor request and (on a single read) its trail."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    municipality_id: str
+    donor_id: str
+    kind: str
+    status: str
+    received_at: datetime
+    decided_at: datetime | None
+    executed_at: datetime | None
+    forward_status: str
+    trail: list[TrailEvent] = []
+
+
+RequestId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.post("/donor-requests", response_model=DonorRequestRead, status_code=201)
+def create_donor_request(
+    body: DonorRequestCreate, actor: StaffUser, session: SessionDep
+) -> DonorRequestRead:
+    """Record a donor's request; the worker forwards it to the municipality."""
+    request = donor_requests.record_request(
+        session=session,
+        actor=actor,
+        municipality_id=body.municipality_id,
+        donor_id=body.donor_id,
+        kind=body.kind,
+        detail=body.detail,
+        changes={str(k): v for k, v in body.changes.items()},
+    )
+    return DonorRequestRead.model_validate(request)
+
+
+@router.get("/donor-requests", response_model=list[DonorRequestRead])
+def list_donor_requests(actor: CurrentUser, session: SessionDep) -> list[DonorRequestRead]:
+    """List requests (municipality users: their own)."""
+    return [
+        DonorRequestRead.model_validate(r)
+        for r in donor_requests.list_requests(session=session, actor=actor)
+    ]
+
+
+@router.get("/donor-requests/{request_id}", response_model=DonorRequestRead)
+def read_donor_request(
+    request_id: RequestId, actor: CurrentUser, session: SessionDep
+) -> DonorRequestRead:
+    """Return a request with its whole trail."""
+    request, events = donor_requests.get_request(
+        session=session, actor=actor, request_id=request_id
+    )
+    read = DonorRequestRead.model_validate(request)
+    read.trail = [TrailEvent.model_validate(e) for e in events]
+    return read
+
+
+@router.post("/donor-requests/{request_id}/decision", response_model=DonorRequestRead)
+def decide_donor_request(
+    request_id: RequestId, body: Decision, actor: CurrentUser, session: SessionDep
+) -> DonorRequestRead:
+    """Record the municipality's decision (its users; admins on its written instruction)."""
+    request = donor_requests.decide(
+        session=session, actor=actor, request_id=request_id, approve=body.approve, note=body.note
+    )
+    return DonorRequestRead.model_validate(request)
+
+
+@router.post("/donor-requests/{request_id}/execute")
+def execute_donor_request(
+    request_id: RequestId, actor: StaffUser, session: SessionDep
+) -> dict[str, object]:
+    """Carry out an approved request; a disclosure answers with the data to send the donor."""
+    return donor_requests.execute(session=session, actor=actor, request_id=request_id)

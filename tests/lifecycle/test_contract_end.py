@@ -296,6 +296,8 @@ class TestCommands:
     ) -> None:
         if database.backend != "sqlite":
             pytest.skip("the command path is the same on both backends; once is enough")
+        # The command would re-point logging at this test's captured stderr, closed after it.
+        monkeypatch.setattr("support.cli.configure_logging", lambda *_a, **_k: None)
         # Its own database file, so the shared one keeps its connections to itself.
         monkeypatch.setenv("SUPPORT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
         monkeypatch.setenv("SUPPORT_DATA_DIR", str(tmp_path / "data"))

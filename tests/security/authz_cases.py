@@ -108,6 +108,13 @@ def build_world(client: TestClient, db: Database) -> World:
     )
     assert hold.status_code == 201, hold.text
     params["hold_id"] = str(hold.json()["id"])
+    request = client.post(
+        "/api/donor-requests",
+        headers=headers["admin"],
+        json={"municipality_id": "ise", "donor_id": params["donor_id"], "kind": "disclosure"},
+    )
+    assert request.status_code == 201, request.text
+    params["request_id"] = str(request.json()["id"])
     return World(headers=headers, params=params, passwords=passwords)
 
 

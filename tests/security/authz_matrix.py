@@ -111,6 +111,14 @@ MATRIX: dict[str, Access] = {
     "GET /api/audit/municipalities/{municipality_id}": Access(
         DENY, DENY, ALLOW, ALLOW, DENY, HIDDEN, DENY
     ),
+    "POST /api/donor-requests": staff_only(),
+    "GET /api/donor-requests": Access(ALLOW, ALLOW, ALLOW, ALLOW, DENY, ALLOW, DENY),
+    "GET /api/donor-requests/{request_id}": scoped(supplier=False),
+    # The municipality decides (an admin may record its written decision).
+    "POST /api/donor-requests/{request_id}/decision": Access(
+        DENY, DENY, ALLOW, ALLOW, DENY, HIDDEN, DENY
+    ),
+    "POST /api/donor-requests/{request_id}/execute": staff_only(),
     "GET /healthz": everyone(anonymous=PUBLIC),
     "GET /readyz": everyone(anonymous=PUBLIC),
 }
@@ -118,4 +126,5 @@ MATRIX: dict[str, Access] = {
 # Valid bodies for routes whose scope (404) is decided after the body is validated.
 BODIES: dict[str, dict[str, object]] = {
     "POST /api/donors/{donor_id}/reveal": {"reason": "折り返し連絡のため", "fields": ["phone"]},
+    "POST /api/donor-requests/{request_id}/decision": {"approve": False, "note": "対象外"},
 }

@@ -1,4 +1,4 @@
-"""Personal data: incidents, notices, legal holds, retention purges (issue 10)
+"""Personal data: incidents, legal holds, retention purges, donor requests (issue 10)
 
 Revision ID: 0007
 Revises: 0006
@@ -33,6 +33,74 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("privacy_purge_runs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_privacy_purge_runs_ran_at"), ["ran_at"], unique=False)
+
+    op.create_table(
+        "privacy_donor_requests",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("municipality_id", sa.String(length=40), nullable=False),
+        sa.Column("donor_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.Column("changes", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("decision_note", sa.Text(), nullable=True),
+        sa.Column("received_at", support.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", support.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("executed_at", support.db.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("created_by", sa.Integer(), nullable=True),
+        sa.Column("forward_status", sa.String(length=12), nullable=False),
+        sa.Column("forward_recipient", sa.String(length=500), nullable=True),
+        sa.Column("forward_error", sa.Text(), nullable=True),
+        sa.Column("forwarded_at", support.db.UtcDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["created_by"], ["users.id"], name=op.f("fk_privacy_donor_requests_created_by_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["donor_id"], ["donors.id"], name=op.f("fk_privacy_donor_requests_donor_id_donors")
+        ),
+        sa.ForeignKeyConstraint(
+            ["municipality_id"],
+            ["municipalities.id"],
+            name=op.f("fk_privacy_donor_requests_municipality_id_municipalities"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_privacy_donor_requests")),
+    )
+    with op.batch_alter_table("privacy_donor_requests", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_privacy_donor_requests_donor_id"), ["donor_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_privacy_donor_requests_municipality_id"),
+            ["municipality_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_privacy_donor_requests_status"), ["status"], unique=False
+        )
+
+    op.create_table(
+        "privacy_donor_request_events",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("request_id", sa.Integer(), nullable=False),
+        sa.Column("occurred_at", support.db.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["actor_id"], ["users.id"], name=op.f("fk_privacy_donor_request_events_actor_id_users")
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["privacy_donor_requests.id"],
+            name=op.f("fk_privacy_donor_request_events_request_id_privacy_donor_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_privacy_donor_request_events")),
+    )
+    with op.batch_alter_table("privacy_donor_request_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_privacy_donor_request_events_request_id"), ["request_id"], unique=False
+        )
 
     op.create_table(
         "privacy_legal_holds",
@@ -199,6 +267,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_privacy_legal_holds_ticket_id"))
 
     op.drop_table("privacy_legal_holds")
+    with op.batch_alter_table("privacy_donor_request_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_privacy_donor_request_events_request_id"))
+
+    op.drop_table("privacy_donor_request_events")
+    with op.batch_alter_table("privacy_donor_requests", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_privacy_donor_requests_status"))
+        batch_op.drop_index(batch_op.f("ix_privacy_donor_requests_municipality_id"))
+        batch_op.drop_index(batch_op.f("ix_privacy_donor_requests_donor_id"))
+
+    op.drop_table("privacy_donor_requests")
     with op.batch_alter_table("privacy_purge_runs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_privacy_purge_runs_ran_at"))
 
