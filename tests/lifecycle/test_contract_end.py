@@ -245,6 +245,9 @@ class TestContractEnd:
         if database.backend == "sqlite":
             db_file = Path(database.url.removeprefix("sqlite:///"))
             files += [db_file, Path(f"{db_file}-wal")]
+            # Closing any descriptor of the file drops this process's POSIX locks on it, the
+            # ones SQLite's open connections rely on: none may be open while we read it.
+            database.engine.dispose()
         for path in files:
             data = path.read_bytes() if path.exists() else b""
             for needle in _needles(world["ise_only"]):
