@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
 
 from support.adapters.ports import SearchDocument
 from support.adapters.search_sqlite import SqliteSearchIndex
@@ -178,6 +178,28 @@ def _reach(conn: Connection, municipality: str) -> dict[str, int]:
     return {t: len(selection.owned.get(t, set()) | selection.context.get(t, set())) for t in tables}
 
 
+def _postgres_relation_files(database: Database, request: pytest.FixtureRequest) -> list[Path]:
+    """Return the files of every table, TOAST table and index, flushed by a checkpoint first."""
+    data_dir: Path = request.getfixturevalue("pg_server").data_dir
+    with database.engine.connect() as conn:
+        auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+        auto.exec_driver_sql("CHECKPOINT")
+        names = [t.name for t in target_metadata.sorted_tables]
+        rows = auto.execute(
+            text(
+                "SELECT pg_relation_filepath(c.oid) FROM pg_class c"
+                " WHERE c.oid IN (SELECT oid FROM pg_class WHERE relname = ANY(:names)"
+                " UNION SELECT reltoastrelid FROM pg_class WHERE relname = ANY(:names)"
+                " UNION SELECT indexrelid FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid"
+                " WHERE t.relname = ANY(:names))"
+            ),
+            {"names": names},
+        ).scalars()
+        paths = [data_dir / p for p in rows if p]
+    assert len(paths) > len(names)
+    return paths
+
+
 def _empty_database(database: Database, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if database.backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'empty.db'}"
@@ -248,6 +270,8 @@ class TestContractEnd:
             # Closing any descriptor of the file drops this process's POSIX locks on it, the
             # ones SQLite's open connections rely on: none may be open while we read it.
             database.engine.dispose()
+        if database.backend == "postgresql":
+            files += _postgres_relation_files(database, request)
         for path in files:
             data = path.read_bytes() if path.exists() else b""
             for needle in _needles(world["ise_only"]):
