@@ -86,14 +86,17 @@ def erase_municipality(
         selection = select_municipality(conn, metadata, municipality_id, rules)
         name = conn.execute(select(root.c.name).where(root.c.id == municipality_id)).scalar_one()
         deleted, nullified = delete_selection(conn, metadata, selection, rules)
+        # Inside the transaction: if the index fails, nothing is erased and a rerun starts
+        # over; if the commit fails after it, the rows are still here and a rerun finishes.
+        index_documents = search.delete_municipality(municipality_id)
+        search.compact()
     result = EraseResult(
         municipality_id=municipality_id,
         counts=deleted,
         nullified=nullified,
         kept_context={t: len(k) for t, k in selection.context.items()},
+        index_documents=index_documents,
     )
-    result.index_documents = search.delete_municipality(municipality_id)
-    search.compact()
     result.steps = scrub_database(
         engine, list(deleted) + [t for t, _ in _nullified_tables(nullified)]
     )

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Connection, select, text
 
+from support.adapters.fakes import InMemorySearchIndex
 from support.adapters.ports import SearchDocument
 from support.adapters.search_sqlite import SqliteSearchIndex
 from support.auth import audit
@@ -364,3 +365,21 @@ class TestCommands:
         (out / "tables" / "orders.jsonl").write_text("{}\n", encoding="utf-8")
         code, _, err = _cli(["municipality", "import", str(out)], capsys)
         assert code == 2 and "チェックサム" in err
+
+
+class _BrokenIndex(InMemorySearchIndex):
+    def delete_municipality(self, municipality: str) -> int:
+        raise ConnectionError("search index unreachable")
+
+
+class TestEraseFailure:
+    def test_an_unreachable_index_erases_nothing_so_a_rerun_starts_over(
+        self, database: Database
+    ) -> None:
+        load_demo_world(database.factory)
+        with pytest.raises(ConnectionError):
+            erase_municipality(database.engine, "ise", search=_BrokenIndex())
+        with database.engine.connect() as conn:
+            assert _counts(conn, "ise")[0]["orders"] == 34
+        erasure = erase_municipality(database.engine, "ise", search=InMemorySearchIndex())
+        assert erasure.result.counts["orders"] == 34
