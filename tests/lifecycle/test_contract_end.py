@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -239,6 +242,18 @@ class TestContractEnd:
         assert erasure.result.index_documents == 1
         assert erasure.result.nullified == {"tickets.created_by": 1, "ticket_notes.author_id": 1}
         assert erasure.certificate.startswith(b"%PDF")
+        if shutil.which("pdftotext"):
+            text = subprocess.run(
+                ["pdftotext", "-layout", "-", "-"],
+                input=erasure.certificate,
+                capture_output=True,
+                check=True,
+                timeout=60,
+            ).stdout.decode("utf-8")
+            assert "消去証明書" in text and "伊勢市" in text
+            assert re.search(rf"注文\s+orders\s+{ise_before[0]['orders']}\b", text)
+            for needle in _needles(world["ise_only"] + world["ise_shared"]):
+                assert needle not in text  # counts, never contents
 
         with database.engine.connect() as conn:
             with pytest.raises(NotFound):
