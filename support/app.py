@@ -20,6 +20,7 @@ from support.db import make_engine, make_session_factory, transaction
 from support.http import RequestContextMiddleware, install_error_handlers
 from support.kb.indexing import catch_up as kb_catch_up
 from support.kb.router import router as kb_router
+from support.lifecycle.router import router as privacy_router
 from support.mail.outbound_router import router as outbound_router
 from support.mail.router import router as inbox_router
 from support.migrations import current_heads
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     app.include_router(reports_router)
     app.include_router(kb_router)
     app.include_router(complaints_router)
+    app.include_router(privacy_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

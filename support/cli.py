@@ -263,6 +263,7 @@ def _register_groups() -> None:
     from support.cli_import import import_
     from support.cli_kb import kb
     from support.cli_mail import mail
+    from support.cli_municipality import municipality
     from support.cli_report import report
 
     cli.add_command(kb)
@@ -270,6 +271,7 @@ def _register_groups() -> None:
     cli.add_command(report)
     cli.add_command(backup)
     cli.add_command(import_)
+    cli.add_command(municipality)
 
 
 _register_groups()

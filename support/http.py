@@ -140,6 +140,10 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
+            if _has_nul(scope):
+                # No text column of either database takes NUL (PostgreSQL refuses it outright).
+                await _nul_refused(scope, send_with_id)
+                return
             replay = await self._read_limited(scope, receive, headers, send_with_id)
             if replay is not None:
                 await self.app(scope, replay, send_with_id)
@@ -182,6 +186,9 @@ class RequestContextMiddleware:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if _JSON_NUL.search(body) and "json" in headers.get("content-type", ""):
+            await _nul_refused(scope, send)
+            return None
         sent = False
 
         async def replay() -> Message:
@@ -200,6 +207,20 @@ class RequestContextMiddleware:
             detail=f"リクエスト本文は {self.max_body_bytes} バイト以内にしてください",
         )
         await response(scope, _drain, send)
+
+
+# A JSON \u0000 escape (an even number of backslashes before it would make it literal text).
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _has_nul(scope: Scope) -> bool:
+    query: bytes = scope.get("query_string", b"")
+    return "\x00" in scope["path"] or b"%00" in query or b"\x00" in query
+
+
+async def _nul_refused(scope: Scope, send: Send) -> None:
+    response = problem(422, code="invalid_input", detail="NUL 文字 (U+0000) は入力に使用できません")
+    await response(scope, _drain, send)
 
 
 async def _drain() -> Message:

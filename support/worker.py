@@ -15,6 +15,8 @@ from support.config import Settings
 from support.db import transaction, utcnow
 from support.jobs import Job, JobRunner, enqueue
 from support.kb import indexing as kb_indexing
+from support.lifecycle.jobs import PERIODIC as PRIVACY_PERIODIC
+from support.lifecycle.jobs import privacy_handlers
 from support.mail.ack import AckSettings, send_ack
 from support.mail.config import mailbox_config
 from support.mail.fetch import SEND_ACK
@@ -38,6 +40,7 @@ PERIODIC: dict[str, timedelta] = {
     **REPORT_PERIODIC,
     **COMPLAINT_PERIODIC,
     **OUTBOUND_PERIODIC,
+    **PRIVACY_PERIODIC,
 }
 
 
@@ -102,6 +105,8 @@ def build_runner(
         runner.register(kind, handler)
     outbound_jobs = OutboundJobs(sender, archive, OutboundConfig.from_settings(chosen))
     for kind, handler in outbound_jobs.handlers().items():
+        runner.register(kind, handler)
+    for kind, handler in privacy_handlers(chosen, sender).items():
         runner.register(kind, handler)
     return runner
 

@@ -66,6 +66,17 @@ class InMemorySearchIndex:
     def close(self) -> None:
         """Nothing to release."""
 
+    def delete_municipality(self, municipality: str) -> int:
+        """Remove one municipality's documents."""
+        with self._lock:
+            ids = [i for i, d in self._docs.items() if d.municipality == municipality]
+            for doc_id in ids:
+                del self._docs[doc_id]
+        return len(ids)
+
+    def compact(self) -> None:
+        """Nothing is left behind in memory."""
+
 
 class InMemoryMailFetcher:
     """An IMAP-like mail account in memory: folders, UIDs, UIDVALIDITY, flags."""

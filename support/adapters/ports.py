@@ -58,6 +58,14 @@ class SearchIndex(Protocol):
         """Release files and connections."""
         ...
 
+    def delete_municipality(self, municipality: str) -> int:
+        """Remove every document of one municipality; return how many were removed."""
+        ...
+
+    def compact(self) -> None:
+        """Rewrite the storage so that removed documents leave no bytes behind."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class FolderState:

@@ -404,6 +404,25 @@ class ElasticSearchIndex:
         """Close the client's connections."""
         self._client.close()
 
+    def delete_municipality(self, municipality: str) -> int:
+        """Delete one municipality's documents (delete-by-query) and make it visible."""
+        if not self._alias_exists():
+            return 0
+        response = self._client.delete_by_query(
+            index=self.index,
+            query={"term": {"municipality": municipality}},
+            refresh=True,
+            conflicts="proceed",
+        )
+        return int(response.get("deleted", 0))
+
+    def compact(self) -> None:
+        """Force-merge with expunge_deletes, so deleted documents leave the segments."""
+        if not self._alias_exists():
+            return
+        self._client.indices.forcemerge(index=self.index, only_expunge_deletes=True)
+        self._client.indices.refresh(index=self.index)
+
     # -- beyond the port ------------------------------------------------------------------
 
     def reindex(self, docs: Iterable[SearchDocument]) -> None:

@@ -230,6 +230,38 @@ class SqliteSearchIndex:
                 self._db.close()
                 self._db = None
 
+    def delete_municipality(self, municipality: str) -> int:
+        """Remove one municipality's documents, overwriting the freed pages with zeros."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("PRAGMA secure_delete = ON")
+            with _Transaction(conn):
+                ids = [
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM kb_docs WHERE municipality = ?", (municipality,)
+                    )
+                ]
+                for doc_id in ids:
+                    self._delete_row(doc_id)
+                self._municipality_names = None
+        return len(ids)
+
+    def compact(self) -> None:
+        """Merge the FTS segments (dropping deleted terms), VACUUM and empty the WAL."""
+        with self._lock:
+            conn = self._conn
+            conn.execute("PRAGMA secure_delete = ON")
+            with _Transaction(conn):
+                # 'optimize' merges every segment into one: deleted documents' terms go.
+                conn.execute("INSERT INTO kb_terms (kb_terms) VALUES ('optimize')")
+                conn.execute("INSERT INTO kb_grams (kb_grams) VALUES ('optimize')")
+            conn.execute("VACUUM")
+            if self._path != ":memory:":
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                if busy is not None and busy[0]:
+                    raise sqlite3.OperationalError("search index WAL busy: a reader is open")
+
     # --- analysis ----------------------------------------------------------------------
 
     def _get_analyzer(self) -> JapaneseAnalyzer:

@@ -164,8 +164,8 @@ def list_audit(
     _actor: AdminUser,
     session: SessionDep,
     donor_id: Annotated[str | None, Query(max_length=40)] = None,
-    user_id: Annotated[int | None, Query(ge=1)] = None,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEventRead]:
     """List audit events by donor and/or by user, newest first (admins only)."""

@@ -38,7 +38,7 @@ def queue(
     actor: StaffUser,
     session: SessionDep,
     status: TicketStatus | None = None,
-    assignee_id: Annotated[int | None, Query(ge=1)] = None,
+    assignee_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     unassigned: bool = False,
     tag: Annotated[str | None, Query(max_length=50)] = None,
     municipality_id: Annotated[str | None, Query(max_length=40)] = None,
@@ -47,7 +47,7 @@ def queue(
     order_no: Annotated[str | None, Query(max_length=60)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in subject or body.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[ConversationItem]:
     """List conversations, most recent activity first, filtered and searched."""
     flt = work.TicketFilter(

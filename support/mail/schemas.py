@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from support.tickets.status import TicketStatus
 
 _STRICT = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# A row id as the databases store it: larger numbers are a 422, not a database error.
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class ConversationItem(BaseModel):
@@ -106,7 +110,7 @@ class Assignment(BaseModel):
 
     model_config = _STRICT
 
-    assignee_id: int | None
+    assignee_id: int | None = Field(ge=1, le=2**31 - 1)
 
 
 class TagsChange(BaseModel):
@@ -130,7 +134,7 @@ class MergeRequest(BaseModel):
 
     model_config = _STRICT
 
-    into_ticket_id: int = Field(ge=1)
+    into_ticket_id: int = Field(ge=1, le=2**31 - 1)
 
 
 class SplitRequest(BaseModel):
@@ -138,7 +142,9 @@ class SplitRequest(BaseModel):
 
     model_config = _STRICT
 
-    message_ids: list[int] = Field(min_length=1, max_length=500)
+    message_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        min_length=1, max_length=500
+    )
     subject: str | None = Field(default=None, max_length=300)
 
 
@@ -160,8 +166,8 @@ class DraftWrite(BaseModel):
     bcc: list[EmailStr] = Field(default_factory=list, max_length=50)
     subject: str = Field(default="", max_length=998)
     body: str = Field(default="", max_length=200_000)
-    in_reply_to_id: int | None = None
-    seen_version: int = Field(ge=0)
+    in_reply_to_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    seen_version: int = Field(ge=0, le=2**31 - 1)
 
 
 class DraftRead(BaseModel):

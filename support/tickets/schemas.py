@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
@@ -139,12 +139,14 @@ class TicketCreate(BaseModel):
     channel: str = Field(default="operator", pattern=r"^(mail|phone|ivr|web|operator)$")
     municipality_id: str | None = Field(default=None, max_length=40)
     donor_id: str | None = Field(default=None, max_length=40)
-    order_id: int | None = None
-    order_ids: list[int] = Field(default_factory=list, max_length=50)
+    order_ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(
+        default_factory=list, max_length=50
+    )
     description: str | None = Field(default=None, max_length=10_000)
     # A call taken by hand: the number to call back and when it was promised.
     caller_number: str | None = Field(default=None, max_length=40)
     callback_due: AwareDatetime | None = None
+    order_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class TicketRead(BaseModel):
