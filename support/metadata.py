@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from support.auth import models as auth_models
 from support.db import Base
+from support.ivr import models as ivr_models
 from support.jobs import Job
 from support.mail import models as mail_models
 from support.tickets import models as tickets_models
@@ -13,6 +14,7 @@ target_metadata = Base.metadata
 
 __all__ = [
     "Job",
+    "ivr_models",
     "auth_models",
     "mail_models",
     "report_models",
