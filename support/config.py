@@ -144,6 +144,10 @@ class Settings(BaseSettings):
         description="Order numbers as keyed on a phone: '#' is one digit, the rest is fixed.",
     )
     ivr_donation_number_formats: list[str] = Field(default_factory=lambda: ["D##-#######"])
+    kb_public_rate_per_minute: int = Field(
+        default=30, ge=1, description="Public FAQ searches per client IP and minute."
+    )
+    kb_public_burst: int = Field(default=10, ge=1, description="Public searches allowed at once.")
 
     @property
     def resolved_database_url(self) -> str:

@@ -6,6 +6,7 @@ from support.auth import models as auth_models
 from support.db import Base
 from support.ivr import models as ivr_models
 from support.jobs import Job
+from support.kb import models as kb_models
 from support.mail import models as mail_models
 from support.tickets import models as tickets_models
 from support.tickets import report_models
@@ -16,6 +17,7 @@ __all__ = [
     "Job",
     "ivr_models",
     "auth_models",
+    "kb_models",
     "mail_models",
     "report_models",
     "target_metadata",
