@@ -55,10 +55,10 @@ def build_adapters(settings: Settings) -> Adapters:
 
 def default_ivr_ports(search: SearchIndex) -> IvrPorts:
     """Return the IVR's FAQ answers and voicemail tickets over the chosen search index."""
-    from support.ivr.faq import IndexedFaqAnswers
+    from support.ivr.faq import KbFaqAnswers
     from support.ivr.voicemail import TicketVoicemailSink
 
-    return IvrPorts(faq=IndexedFaqAnswers(search, {}), voicemail=TicketVoicemailSink())
+    return IvrPorts(faq=KbFaqAnswers(search), voicemail=TicketVoicemailSink())
 
 
 def create_app(settings: Settings | None = None, adapters: Adapters | None = None) -> FastAPI:

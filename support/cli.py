@@ -253,10 +253,12 @@ def user_list() -> None:
 
 
 def _register_groups() -> None:
+    from support.cli_ivr import ivr
     from support.cli_kb import kb
     from support.cli_mail import mail
     from support.cli_report import report
 
+    cli.add_command(ivr)
     cli.add_command(kb)
     cli.add_command(mail)
     cli.add_command(report)

@@ -16,11 +16,13 @@ from support.ivr.flow import Answer
 class FaqAnswers(Protocol):
     """Finds FAQ answers that can be read aloud."""
 
-    def answers(self, question: str, *, municipality: str | None, top: int) -> list[Answer]:
+    def answers(
+        self, *, session: Session, question: str, municipality: str | None, top: int
+    ) -> list[Answer]:
         """Return the short answers of the best articles for a spoken question, best first."""
         ...
 
-    def vocabulary(self, *, municipality: str | None) -> Sequence[str]:
+    def vocabulary(self, *, session: Session, municipality: str | None) -> Sequence[str]:
         """Return words and phrases of the FAQ, as speech-recognition hints."""
         ...
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/ivr", tags=["ivr"], include_in_schema=False)
 SIGNATURE_HEADER = "X-Twilio-Signature"
 TWIML = "text/xml; charset=utf-8"
+# Articles change rarely; the hints of a line are read again after this long.
+HINTS_TTL_SECONDS = 300.0
 
 
 @dataclass
@@ -32,14 +36,17 @@ class IvrRuntime:
 
     setup: IvrSetup
     ports: IvrPorts
-    _hints: dict[str | None, list[str]] = field(default_factory=dict)
+    _hints: dict[str | None, tuple[float, list[str]]] = field(default_factory=dict)
 
-    def hints(self, municipality_id: str | None) -> list[str]:
-        """Return (and keep) the FAQ vocabulary of one line."""
-        if municipality_id not in self._hints:
-            words = self.ports.faq.vocabulary(municipality=municipality_id)
-            self._hints[municipality_id] = list(words)
-        return self._hints[municipality_id]
+    def hints(self, session: Session, municipality_id: str | None) -> list[str]:
+        """Return the FAQ vocabulary of one line, read again after a few minutes."""
+        now = time.monotonic()
+        cached = self._hints.get(municipality_id)
+        if cached is None or now - cached[0] > HINTS_TTL_SECONDS:
+            words = self.ports.faq.vocabulary(session=session, municipality=municipality_id)
+            cached = (now, list(words))
+            self._hints[municipality_id] = cached
+        return cached[1]
 
 
 def public_url(settings: Settings, request: Request) -> str:
@@ -56,8 +63,12 @@ async def signed_params(request: Request) -> dict[str, str]:
     if not token or not settings.public_base_url:
         log.error("ivr webhook refused: SUPPORT_TWILIO_AUTH_TOKEN or PUBLIC_BASE_URL unset")
         raise Forbidden("署名を確認できません")
-    form = await request.form()
-    params = {key: value for key, value in form.multi_items() if isinstance(value, str)}
+    # Twilio posts application/x-www-form-urlencoded, one value per key.
+    try:
+        body = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Forbidden("署名を確認できません") from exc
+    params = dict(parse_qsl(body, keep_blank_values=True))
     valid = bool(signature) and RequestValidator(token).validate(
         public_url(settings, request), params, signature
     )
@@ -87,7 +98,9 @@ def _respond(
 ) -> Response:
     runtime = _runtime(request)
     call, reply = handler(session=session, setup=runtime.setup, ports=runtime.ports, params=params)
-    hints = runtime.hints(call.municipality_id) if reply.gather and reply.gather.speech else []
+    hints = (
+        runtime.hints(session, call.municipality_id) if reply.gather and reply.gather.speech else []
+    )
     return _twiml(twiml.render(reply, runtime.setup, hints))
 
 

@@ -128,7 +128,10 @@ def _input_for(
         return flow.Input("digits", digits=digits, delivery=delivery)
     if state.step is flow.Step.QUESTION and speech:
         found = ports.faq.answers(
-            speech, municipality=call.municipality_id, top=flow.MAX_CANDIDATES
+            session=session,
+            question=speech,
+            municipality=call.municipality_id,
+            top=flow.MAX_CANDIDATES,
         )
         return flow.Input("speech", speech=speech, answers=tuple(found))
     if speech:

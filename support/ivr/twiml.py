@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from xml.etree import ElementTree
 
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
@@ -102,3 +103,49 @@ def render_refusal() -> str:
     response = VoiceResponse()
     response.hangup()
     return str(response)
+
+
+def describe(document: str) -> dict[str, Any]:
+    """Return what a TwiML document does, verbatim: texts said, gathers, recording, queueing."""
+    # Our own output or a test's: a trusted document, parsed without entity expansion tricks.
+    root = ElementTree.fromstring(document)  # noqa: S314
+    if root.tag != "Response":
+        raise ValueError(f"not TwiML: root element {root.tag}")
+    said: list[str] = []
+    found: dict[str, Any] = {
+        "say": said,
+        "gather": None,
+        "record": None,
+        "enqueue": None,
+        "dial": None,
+        "leave": False,
+        "hangup": False,
+    }
+    for node in root:
+        if node.tag == "Say":
+            said.append(node.text or "")
+        elif node.tag == "Gather":
+            said.extend(child.text or "" for child in node if child.tag == "Say")
+            found["gather"] = {
+                "input": node.get("input", "dtmf").split(),
+                "language": node.get("language"),
+                "num_digits": int(node.get("numDigits", "0")) or None,
+                "finish_on_key": node.get("finishOnKey"),
+                "hints": [h.strip() for h in node.get("hints", "").split(",") if h.strip()],
+                "action": node.get("action"),
+            }
+        elif node.tag == "Record":
+            found["record"] = {
+                "max_length": int(node.get("maxLength", "3600")),
+                "action": node.get("action"),
+            }
+        elif node.tag == "Enqueue":
+            found["enqueue"] = {"queue": node.text, "wait_url": node.get("waitUrl")}
+        elif node.tag == "Dial":
+            numbers = [child.text for child in node if child.tag == "Number"]
+            found["dial"] = {"numbers": numbers, "action": node.get("action")}
+        elif node.tag == "Leave":
+            found["leave"] = True
+        elif node.tag == "Hangup":
+            found["hangup"] = True
+    return found
