@@ -108,6 +108,13 @@ class Settings(BaseSettings):
         default=None, description="Municipality policy files; empty: the bundled ones."
     )
     mail_batch_size: int = Field(default=100, ge=1, le=5000)
+    fax_gateway: str = Field(
+        default="",
+        description="Mail-to-fax address for supplier notices, e.g. {fax}@fax.example.jp.",
+    )
+    sla_escalation_to: list[str] = Field(
+        default_factory=list, description="Supervisors' addresses mailed when an SLA breaches."
+    )
     report_font: Path | None = Field(
         default=None,
         description="TrueType font with Japanese glyphs embedded in PDF reports; empty: an "

@@ -18,16 +18,23 @@ from support.kb import indexing as kb_indexing
 from support.mail.ack import AckSettings, send_ack
 from support.mail.config import mailbox_config
 from support.mail.fetch import SEND_ACK
+from support.tickets.complaint_jobs import PERIODIC as COMPLAINT_PERIODIC
+from support.tickets.complaint_jobs import ComplaintJobs
 from support.tickets.policy import default_policy_dir, load_policies
 from support.tickets.report_jobs import PERIODIC as REPORT_PERIODIC
 from support.tickets.report_jobs import ReportJobs
 from support.tickets.report_mail import ReportMailSettings
+from support.tickets.supplier_notice import NoticeSettings
 
 log = logging.getLogger(__name__)
 
 PURGE_SESSIONS = "auth.purge_expired_sessions"
 # Periodic jobs: kind -> interval. A kind is enqueued when no run of it is queued or recent.
-PERIODIC: dict[str, timedelta] = {PURGE_SESSIONS: timedelta(hours=1), **REPORT_PERIODIC}
+PERIODIC: dict[str, timedelta] = {
+    PURGE_SESSIONS: timedelta(hours=1),
+    **REPORT_PERIODIC,
+    **COMPLAINT_PERIODIC,
+}
 
 
 def _purge_sessions(session: Session, _payload: dict[str, Any]) -> None:
@@ -80,6 +87,13 @@ def build_runner(
         font_path=chosen.report_font,
     )
     for kind, handler in reports.handlers().items():
+        runner.register(kind, handler)
+    complaints = ComplaintJobs(
+        sender=sender,
+        notices=NoticeSettings(mail=reports.mail, fax_gateway=chosen.fax_gateway),
+        escalate_to=chosen.sla_escalation_to,
+    )
+    for kind, handler in complaints.handlers().items():
         runner.register(kind, handler)
     return runner
 

@@ -162,11 +162,37 @@ def advance_call(
         # State lost or a stray request: start over rather than leave the caller in silence.
         return begin_call(session=session, setup=setup, ports=ports, params=params)
     state = flow.State.from_json(call.state)
+    if state.step is flow.Step.ENDED and "RecordingUrl" in params:
+        _late_recording(session, call, params)
+        return call, flow.Reply(state, hangup=True)
     inp = _input_for(session, setup, ports, call, state, params)
     reply = flow.step(state, inp, _context(session, setup, call, ports.clock()))
     _apply(session, setup, ports, call, reply)
     _save(session, call, reply, inp.kind)
     return call, reply
+
+
+def _late_recording(session: Session, call: IvrCall, params: Mapping[str, str]) -> None:
+    """Keep a recording whose Record action came after the hang-up had been recorded."""
+    # Twilio may post the status callback before the Record action of a caller who hung up
+    # while recording: the ticket then exists already, from the spoken summary alone.
+    seconds = int(only_digits(params.get("RecordingDuration", "")) or 0)
+    if call.ticket_id is None or seconds <= 0:
+        return
+    done = session.scalar(
+        select(IvrCallEvent.id).where(
+            IvrCallEvent.call_id == call.id, IvrCallEvent.kind == "late_recording"
+        )
+    )
+    if done is None:
+        caller.add_late_recording(
+            session=session,
+            ticket_id=call.ticket_id,
+            recording_url=params["RecordingUrl"],
+            seconds=seconds,
+        )
+        _event(session, call, "late_recording", ticket_id=call.ticket_id, seconds=seconds)
+        session.flush()
 
 
 def operator_result(

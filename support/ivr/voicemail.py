@@ -26,8 +26,9 @@ def voicemail_subject(voicemail: Voicemail) -> str:
 def voicemail_note(voicemail: Voicemail) -> str:
     """Return the internal note staff call back from."""
     due = voicemail.callback_due.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+    # The caller's number is kept on the ticket itself (contact phone), not repeated here.
     lines = [
-        f"発信者番号: {voicemail.caller_number or '非通知'}",
+        "自動音声（IVR）で承ったご伝言です。折り返しのお電話をお願いします。",
         f"録音: {voicemail.recording_url or 'なし'}"
         + (f"（{voicemail.recording_seconds}秒）" if voicemail.recording_seconds else ""),
         f"音声認識による要約: {voicemail.summary or '（認識できませんでした）'}",
@@ -49,5 +50,9 @@ class TicketVoicemailSink:
             note=voicemail_note(voicemail),
             municipality_id=voicemail.municipality_id,
             order_id=voicemail.order_id,
+            caller_number=voicemail.caller_number or None,
+            recording_url=voicemail.recording_url or None,
+            transcript=voicemail.summary or None,
             callback_due=voicemail.callback_due,
+            call_sid=voicemail.call_sid,
         )

@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session
 
 from support.auth import audit
 from support.auth.actor import Actor
-from support.tickets.channels import open_from_channel, record_event
+from support.tickets.intake import TicketIntake, open_ticket
 from support.tickets.masking import normalise_phone
-from support.tickets.models import Donor, Order, Ticket, TicketNote, TicketTag
+from support.tickets.models import Donor, Order, TicketNote, TicketTag
+from support.tickets.timeline import record_event
 
 CALLBACK_TAG = "折り返し依頼"
 
@@ -70,27 +71,56 @@ def open_voicemail_ticket(
     note: str,
     municipality_id: str | None,
     order_id: int | None,
+    caller_number: str | None,
+    recording_url: str | None,
+    transcript: str | None,
     callback_due: datetime,
+    call_sid: str,
 ) -> int:
-    """Open an IVR ticket for a voicemail with a callback request; return its id."""
+    """Open an IVR ticket for a voicemail with a callback request (once per call); return its id."""
     donor_id = None
     if order_id is not None:
         donor_id = session.scalar(select(Order.donor_id).where(Order.id == order_id))
-    ticket: Ticket = open_from_channel(
+    ticket = open_ticket(
         session=session,
-        channel="ivr",
-        subject=subject,
-        donor_id=donor_id,
-        municipality_id=municipality_id,
-        order_ids=[order_id] if order_id is not None else [],
+        intake=TicketIntake(
+            channel="ivr",
+            subject=subject,
+            donor_id=donor_id,
+            municipality_id=municipality_id,
+            order_ids=(order_id,) if order_id is not None else (),
+            description=note,
+            caller_number=caller_number,
+            recording_url=recording_url,
+            transcript=transcript,
+            callback_due=callback_due,
+            external_ref=f"twilio:{call_sid}",
+        ),
     )
-    session.add(TicketNote(ticket_id=ticket.id, author_id=None, body=note))
-    session.add(TicketTag(ticket_id=ticket.id, tag=CALLBACK_TAG))
-    record_event(
-        session=session,
-        ticket_id=ticket.id,
-        kind="callback_requested",
-        detail={"due_at": callback_due.isoformat(), "channel": "ivr"},
+    tagged = session.scalar(
+        select(TicketTag.tag).where(TicketTag.ticket_id == ticket.id, TicketTag.tag == CALLBACK_TAG)
     )
+    if tagged is None:
+        session.add(TicketTag(ticket_id=ticket.id, tag=CALLBACK_TAG))
+        record_event(
+            session=session,
+            ticket_id=ticket.id,
+            kind="callback_requested",
+            detail={"due_at": callback_due.isoformat(), "channel": "ivr"},
+        )
     session.flush()
     return ticket.id
+
+
+def add_late_recording(
+    *, session: Session, ticket_id: int, recording_url: str, seconds: int
+) -> None:
+    """Add a recording that arrived after the call's end was recorded to its voicemail ticket."""
+    session.add(
+        TicketNote(
+            ticket_id=ticket_id,
+            author_id=None,
+            body=f"録音（通話終了後に受信）: {recording_url}（{seconds}秒）",
+        )
+    )
+    session.flush()

@@ -204,11 +204,16 @@ class TestVoicemail:
         ticket = session.get(Ticket, call.ticket_id)
         assert ticket is not None
         assert (ticket.channel, ticket.subject) == ("ivr", "電話のご伝言: 返礼品がまだ届きません")
-        note = session.scalars(select(TicketNote).where(TicketNote.ticket_id == ticket.id)).one()
-        assert f"発信者番号: {CALLER}" in note.body
-        assert "/Recordings/RE" in note.body and "（25秒）" in note.body
-        assert "音声認識による要約: 返礼品がまだ届きません" in note.body
-        assert "入力が確認できず" in note.body
+        assert ticket.contact_phone == CALLER and ticket.external_ref == f"twilio:{call.call_sid}"
+        notes = "\n".join(
+            session.scalars(select(TicketNote.body).where(TicketNote.ticket_id == ticket.id))
+        )
+        assert "/Recordings/RE" in notes and "（25秒）" in notes
+        assert "音声認識による要約: 返礼品がまだ届きません" in notes
+        assert "入力が確認できず" in notes
+        assert CALLER not in notes
+        assert ticket.first_response_due_at is not None
+        assert ticket.first_response_due_at <= datetime(2026, 12, 8, 11, 0, tzinfo=JST)
         tags = set(session.scalars(select(TicketTag.tag).where(TicketTag.ticket_id == ticket.id)))
         assert tags == {"折り返し依頼"}
         callback = session.scalars(
@@ -250,6 +255,19 @@ class TestVoicemail:
         phone.call([{"digits": "3"}, {"speech": "折り返しお願いします"}, {"hangup": True}])
         call = the_call(session)
         assert call.outcome == "voicemail" and call.ticket_id is not None
+
+    def test_a_recording_arriving_after_the_hang_up_joins_the_ticket(
+        self, phone: Phone, session: Session
+    ) -> None:
+        phone.call([{"digits": "3"}, {"speech": "折り返しお願いします"}, {"hangup": True}])
+        late = {"RecordingUrl": "https://api.twilio.com/Recordings/RE9", "RecordingDuration": "8"}
+        for _ in range(2):  # Twilio may retry: still one note
+            assert phone.calls[0].post("/ivr/step", late).status_code == 200
+        ticket_id = the_call(session).ticket_id
+        notes = list(
+            session.scalars(select(TicketNote.body).where(TicketNote.ticket_id == ticket_id))
+        )
+        assert sum("RE9（8秒）" in n for n in notes) == 1
 
     def test_saying_and_recording_nothing_opens_no_ticket(
         self, phone: Phone, session: Session
