@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 # Twilio's Enqueue/Dial results that mean somebody took the call.
 _BRIDGED = frozenset({"bridged", "redirected", "completed", "answered"})
 _MAX_SPEECH = 500
+_NAMES: dict[str, str] = {}
 
 
 def ivr_actor(call_sid: str) -> Actor:
@@ -32,8 +33,20 @@ def ivr_actor(call_sid: str) -> Actor:
     return Actor(user_id=None, username="ivr", role=RoleName.OPERATOR, request_id=call_sid)
 
 
+def _municipality_name(session: Session, municipality_id: str | None) -> str | None:
+    if municipality_id is None:
+        return None
+    # Names change about never; one lookup per process and municipality is plenty.
+    if municipality_id not in _NAMES:
+        name = channels.municipality_name(session=session, municipality_id=municipality_id)
+        if name is None:
+            return None
+        _NAMES[municipality_id] = name
+    return _NAMES[municipality_id]
+
+
 def _context(session: Session, setup: IvrSetup, call: IvrCall, now: datetime) -> flow.Context:
-    name = channels.municipality_name(session=session, municipality_id=call.municipality_id)
+    name = _municipality_name(session, call.municipality_id)
     local = now.astimezone(JST)
     return flow.Context(
         in_hours=setup.calendar.is_open(now),
@@ -84,7 +97,7 @@ def begin_call(
         session.add(call)
         session.flush()
     reply = flow.start(_context(session, setup, call, now))
-    _save(session, call, reply, "start")
+    _save(session, call, reply)
     return call, reply
 
 
@@ -168,7 +181,7 @@ def advance_call(
     inp = _input_for(session, setup, ports, call, state, params)
     reply = flow.step(state, inp, _context(session, setup, call, ports.clock()))
     _apply(session, setup, ports, call, reply)
-    _save(session, call, reply, inp.kind)
+    _save(session, call, reply)
     return call, reply
 
 
@@ -207,7 +220,7 @@ def operator_result(
     inp = flow.Input("operator", bridged=result in _BRIDGED)
     reply = flow.step(state, inp, _context(session, setup, call, ports.clock()))
     _event(session, call, "operator_result", result=result[:30])
-    _save(session, call, reply, "operator")
+    _save(session, call, reply)
     return call, reply
 
 
@@ -223,7 +236,7 @@ def end_call(
         state = flow.State.from_json(call.state)
         reply = flow.hangup(state)
         _apply(session, setup, ports, call, reply)
-        _save(session, call, reply, "hangup")
+        _save(session, call, reply)
         call.ended_at = ports.clock()
         duration = only_digits(params.get("CallDuration", ""))
         call.duration_seconds = (
@@ -243,14 +256,15 @@ def end_call(
     return call
 
 
-def _save(session: Session, call: IvrCall, reply: flow.Reply, kind: str) -> None:
+def _save(session: Session, call: IvrCall, reply: flow.Reply) -> None:
     call.state = reply.state.to_json()
     call.step = reply.state.step.value
     call.webhooks = (call.webhooks or 0) + 1
     call.wrong_tries = reply.state.wrong_tries
     if reply.state.outcome is not None:
         call.outcome = reply.state.outcome.value
-    _event(session, call, "step", input=kind, step=reply.state.step.value)
+    # Only what matters lands in the call log (verifications, answers, voicemail, the end):
+    # a row per webhook would double the writes of the busiest path.
     session.flush()
 
 
