@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,13 +26,13 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.server import serving  # noqa: E402
 from bench.synthetic import add_donors_and_orders, load_base_world  # noqa: E402
 from support.auth import service as auth_service  # noqa: E402
 from support.auth.models import RoleName  # noqa: E402
 from support.db import make_engine, make_session_factory, transaction  # noqa: E402
 from support.migrations import upgrade  # noqa: E402
 from support.tickets.models import Order  # noqa: E402
-from tests.services.netutil import free_port, wait_until  # noqa: E402
 
 PASSWORD = "bench-password-0123"
 
@@ -89,30 +86,7 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
     started = time.perf_counter()
     ids = populate(url, args.orders)
     load_seconds = time.perf_counter() - started
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_")}
-    env.update(
-        SUPPORT_DATABASE_URL=url, SUPPORT_DATA_DIR=str(data_dir), SUPPORT_LOG_LEVEL="WARNING"
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (data_dir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "support", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError((data_dir / "server.log").read_text()[-2000:])
-            try:
-                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, timeout=120, what=f"{name} server")
+    with serving(url, data_dir, name) as base:
         token = httpx.post(
             f"{base}/api/auth/token", timeout=30, json={"username": "bench", "password": PASSWORD}
         ).json()["access_token"]
@@ -126,14 +100,6 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
             f"rps={len(lat) / elapsed:8.1f} p50={p50:7.2f}ms p99={p99:7.2f}ms",
             flush=True,
         )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def main() -> None:

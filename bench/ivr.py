@@ -16,12 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +32,7 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.server import serving  # noqa: E402
 from bench.synthetic import add_donors_and_orders, load_base_world  # noqa: E402
 from support.auth.actor import Actor  # noqa: E402
 from support.auth.models import RoleName  # noqa: E402
@@ -45,7 +43,6 @@ from support.kb import service as kb_service  # noqa: E402
 from support.kb.schemas import ImportRow  # noqa: E402
 from support.migrations import upgrade  # noqa: E402
 from support.tickets.models import Donor, Order  # noqa: E402
-from tests.services.netutil import free_port, wait_until  # noqa: E402
 
 PUBLIC = "https://ivr.bench.example.jp"
 TOKEN = secrets.token_hex(16)
@@ -178,35 +175,13 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
     started = time.perf_counter()
     orders = populate(url, data_dir, args.orders)
     load_seconds = time.perf_counter() - started
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_")}
-    env.update(
-        SUPPORT_DATABASE_URL=url,
-        SUPPORT_DATA_DIR=str(data_dir),
-        # INFO: the access log's duration_ms gives the server-side time of every webhook.
-        SUPPORT_LOG_LEVEL="INFO",
-        SUPPORT_PUBLIC_BASE_URL=PUBLIC,
-        SUPPORT_TWILIO_AUTH_TOKEN=TOKEN,
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (data_dir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "support", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError((data_dir / "server.log").read_text()[-2000:])
-            try:
-                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, timeout=120, what=f"{name} server")
+    # INFO: the access log's duration_ms gives the server-side time of every webhook.
+    extra = {
+        "SUPPORT_LOG_LEVEL": "INFO",
+        "SUPPORT_PUBLIC_BASE_URL": PUBLIC,
+        "SUPPORT_TWILIO_AUTH_TOKEN": TOKEN,
+    }
+    with serving(url, data_dir, name, **extra) as base:
         for think in (args.think, 0.0):
             seen = len(server_durations(data_dir / "server.log"))
             elapsed, lat = asyncio.run(hammer(base, orders, args.calls, args.concurrency, think))
@@ -226,14 +201,6 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
                 flush=True,
             )
         print(f"{name:10} load={load_seconds:.1f}s", flush=True)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def main() -> None:

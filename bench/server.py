@@ -1,0 +1,54 @@
+"""Start `support serve` for a benchmark on a free loopback port, stopped by its PID after."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.services.netutil import free_port, wait_until
+
+
+@contextmanager
+def serving(url: str, data_dir: Path, name: str, **env_extra: str) -> Iterator[str]:
+    """Serve the database at `url` until the block ends; yield the base URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_")}
+    env.update(SUPPORT_DATABASE_URL=url, SUPPORT_DATA_DIR=str(data_dir))
+    env.setdefault("SUPPORT_LOG_LEVEL", "WARNING")
+    env.update(env_extra)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = data_dir / "server.log"
+    log = log_path.open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "support", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def ready() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(log_path.read_text()[-2000:])
+            try:
+                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=120, what=f"{name} server")
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
