@@ -64,7 +64,10 @@ def _event(session: Session, call: IvrCall, kind: str, **detail: object) -> None
 
 
 def _find(session: Session, call_sid: str) -> IvrCall | None:
-    return session.scalar(select(IvrCall).where(IvrCall.call_sid == call_sid))
+    # FOR UPDATE (PostgreSQL; SQLite has one writer anyway): a webhook Twilio retries while the
+    # first attempt still runs waits for it instead of stepping the same state twice.
+    query = select(IvrCall).where(IvrCall.call_sid == call_sid).with_for_update()
+    return session.scalar(query)
 
 
 def begin_call(
