@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from support.adapters.fakes import InMemorySearchIndex
-from support.app import Adapters, create_app
 from support.auth.models import AuditEvent, RoleName
-from support.config import Settings
 from support.jobs import Job
 from support.kb.indexing import INDEX_JOB
 from tests.conftest import Database
@@ -32,23 +28,6 @@ def article(**fields: Any) -> dict[str, Any]:
     }
     body.update(fields)
     return body
-
-
-@pytest.fixture
-def app_client(
-    database: Database, tmp_path: Path, search: InMemorySearchIndex
-) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=database.url,
-        data_dir=tmp_path / "data",
-        cookie_secure=False,
-        kb_public_burst=3,
-        kb_public_rate_per_minute=1,
-        trusted_proxies=["10.0.0.1"],
-    )
-    app = create_app(settings, adapters=Adapters(search=search))
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 @pytest.fixture
@@ -218,6 +197,18 @@ class TestChangeStatus:
         assert public_ids(app_client, "配送希望日") == []
         history = app_client.get(f"{API}/faq-920/revisions", headers=supervisor).json()
         assert [r["action"] for r in history] == ["archived", "published", "created"]
+
+    def test_delete_archives_and_keeps_the_history(
+        self, app_client: TestClient, supervisor: dict[str, str], operator: dict[str, str]
+    ) -> None:
+        create(app_client, supervisor, id="faq-922", status="published")
+        assert app_client.delete(f"{API}/faq-922", headers=operator).status_code == 403
+        assert app_client.delete(f"{API}/faq-922", headers=supervisor).status_code == 204
+        assert app_client.delete(f"{API}/faq-922", headers=supervisor).status_code == 204
+        assert public_ids(app_client, "配送希望日") == []
+        history = app_client.get(f"{API}/faq-922/revisions", headers=supervisor).json()
+        assert [r["action"] for r in history] == ["archived", "created"]
+        assert app_client.delete(f"{API}/faq-404", headers=supervisor).status_code == 404
 
     def test_an_operator_cannot_publish_a_draft(
         self, app_client: TestClient, operator: dict[str, str]
