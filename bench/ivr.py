@@ -143,7 +143,11 @@ async def hammer(
     """Place `calls` calls from `concurrency` callers at once; return elapsed time and latencies."""
     latencies: list[float] = []
     rng = random.Random(5)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # Idle connections are dropped before uvicorn's 5 s keep-alive timeout would close them
+    # under a request in flight.
+    limits = httpx.Limits(
+        max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0
+    )
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
         for _ in range(5):  # warm-up, not measured
             await one_call(http, rng, orders, [], 0.0)

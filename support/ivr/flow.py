@@ -73,7 +73,6 @@ class Delivery:
     order_id: int
     status: str
     shipped_on: date | None
-    delivered_on: date | None
     carrier: str | None
 
 
@@ -218,6 +217,7 @@ class Reply:
 
 _YES = ("はい", "解決", "大丈夫", "ありがとう", "わかりました", "分かりました", "オッケー", "ok")
 _NO = ("いいえ", "違う", "ちがう", "だめ", "ダメ", "わからない", "分からない", "もう一度", "別")
+_FINE = ("問題ない", "問題なし", "申し分ない")
 _VOICEMAIL_WORDS = ("伝言", "担当", "オペレーター", "人と")
 
 
@@ -369,8 +369,6 @@ def _delivery_lines(delivery: Delivery, era: Era) -> list[str]:
         lines.append(
             prompts.STATUS_SHIPPED_NO_CARRIER.format(date=read_date(delivery.shipped_on, era))
         )
-    if delivery.delivered_on is not None:
-        lines.append(prompts.STATUS_DELIVERED.format(date=read_date(delivery.delivered_on, era)))
     return lines
 
 
@@ -426,11 +424,15 @@ def _confirmation(inp: Input) -> str:
         return {"1": "yes", "2": "no", "3": "voicemail"}.get(only_digits(inp.digits)[:1], "")
     if inp.kind != "speech":
         return ""
-    said = _fold(inp.speech)
+    said = _fold(inp.speech).replace("すみません", "")
     if any(w in said for w in _VOICEMAIL_WORDS):
         return "voicemail"
-    # "No" first: 解決しない / 大丈夫じゃない hold a "yes" word too.
-    if any(w in said for w in _NO) or "ない" in said:
+    # "No" first: 解決しない / 大丈夫じゃない hold a "yes" word too; 問題ない is a yes.
+    if any(w in said for w in _NO):
+        return "no"
+    if any(w in said for w in _FINE):
+        return "yes"
+    if "ない" in said or "ません" in said:
         return "no"
     if any(w in said for w in _YES):
         return "yes"

@@ -40,7 +40,6 @@ STATUS_READ = "お問い合わせの返礼品は、現在、{status}です。"
 STATUS_SHIPPED = "発送日は、{date}。配送業者は、{carrier}です。"
 STATUS_SHIPPED_NO_CARRIER = "発送日は、{date}です。"
 STATUS_NOT_SHIPPED = "まだ発送されておりません。"
-STATUS_DELIVERED = "お届け日は、{date}です。"
 
 QUESTION = "ご質問を、短くお話しください。"
 QUESTION_AGAIN = "もう一度、ご質問をお話しください。"

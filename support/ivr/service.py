@@ -135,11 +135,7 @@ def _input_for(
             )
             if facts is not None:
                 delivery = flow.Delivery(
-                    facts.order_id,
-                    facts.status,
-                    facts.shipped_on,
-                    facts.delivered_on,
-                    facts.carrier,
+                    facts.order_id, facts.status, facts.shipped_on, facts.carrier
                 )
         return flow.Input("digits", digits=digits, delivery=delivery)
     if state.step is flow.Step.QUESTION and speech:

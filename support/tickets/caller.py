@@ -24,12 +24,11 @@ CALLBACK_TAG = "折り返し依頼"
 
 @dataclass(frozen=True, slots=True)
 class DeliveryFacts:
-    """What a verified caller may hear about an order: no name, address or item."""
+    """What a verified caller may hear about an order: no name, address, item or tracking."""
 
     order_id: int
     status: str
     shipped_on: date | None
-    delivered_on: date | None
     carrier: str | None
 
 
@@ -59,9 +58,7 @@ def delivery_for_caller(
     )
     if not matched:
         return None
-    return DeliveryFacts(
-        order.id, order.status, order.shipped_on, order.delivered_on, order.carrier
-    )
+    return DeliveryFacts(order.id, order.status, order.shipped_on, order.carrier)
 
 
 def open_voicemail_ticket(

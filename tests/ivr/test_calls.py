@@ -131,9 +131,8 @@ class TestDeliveryStatus:
         status = " ".join(steps[3]["say"])
         assert "現在、配達完了です" in status
         assert "発送日は、令和7年12月14日。配送業者は、佐川急便です。" in status
-        assert "お届け日は、令和7年12月17日です。" in status
-        # Nothing else personal: no name, item, address or tracking number.
-        for secret in ("伊勢うどん", "942345656899", "様"):
+        # Nothing else personal: no name, item, address, tracking number or delivery date.
+        for secret in ("伊勢うどん", "942345656899", "様", "12月17日"):
             assert secret not in said(steps)
         call = the_call(session)
         assert call.outcome == "delivery_status"

@@ -13,7 +13,7 @@ from support.ivr.speech import japanese_year, read_date, read_digits, read_momen
 
 HOURS = flow.Context(in_hours=True, desk_name="窓口", hours_text="平日")
 CLOSED = flow.Context(in_hours=False, desk_name="窓口", hours_text="平日、午前9時から午後5時まで")
-DELIVERY = Delivery(7, "発送済", date(2025, 12, 14), None, "佐川急便")
+DELIVERY = Delivery(7, "発送済", date(2025, 12, 14), "佐川急便")
 ANSWERS = (Answer("faq-002", "12月31日までです。"), Answer("faq-023", "二つ目の答え。"))
 
 
@@ -166,7 +166,7 @@ class TestDeliveryStatus:
         assert "2025年12月14日" in text(reply)
 
     def test_an_order_not_yet_shipped_says_so(self) -> None:
-        waiting = Delivery(7, "発送準備中", None, None, None)
+        waiting = Delivery(7, "発送準備中", None, None)
         reply = flow.step(at(Step.PHONE_LAST4, order_id=7), digits("4225", delivery=waiting), HOURS)
         assert prompts.STATUS_NOT_SHIPPED in reply.say
 
@@ -210,14 +210,29 @@ class TestQuestions:
         assert reply.say == ("ご案内します。12月31日までです。",)
         assert reply.state.step is Step.CONFIRM and reply.prompt == (prompts.CONFIRM,)
 
-    @pytest.mark.parametrize("yes", [digits("1"), Input("speech", speech="はい、解決しました")])
+    @pytest.mark.parametrize(
+        "yes",
+        [
+            digits("1"),
+            Input("speech", speech="はい、解決しました"),
+            Input("speech", speech="問題ないです"),
+        ],
+    )
     def test_a_yes_is_answered(self, yes: Input) -> None:
         state = at(Step.CONFIRM, candidates=ANSWERS, questions=1)
         reply = flow.step(state, yes, HOURS)
         assert reply.state.outcome is Outcome.FAQ_ANSWERED
         assert reply.effects == (flow.FaqAnswered("faq-002"),)
 
-    @pytest.mark.parametrize("no", [digits("2"), Input("speech", speech="いいえ、違います")])
+    @pytest.mark.parametrize(
+        "no",
+        [
+            digits("2"),
+            Input("speech", speech="いいえ、違います"),
+            Input("speech", speech="大丈夫じゃないです"),
+            Input("speech", speech="解決しません"),
+        ],
+    )
     def test_a_no_offers_the_next_answer(self, no: Input) -> None:
         state = at(Step.CONFIRM, candidates=ANSWERS, questions=1)
         reply = flow.step(state, no, HOURS)
