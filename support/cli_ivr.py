@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,10 @@ def _at(value: str | None) -> datetime | None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per step.")
 def ivr_call(number: str | None, script: Any, caller: str, at: str | None, as_json: bool) -> None:
     """Play a scripted call through the real webhooks in-process, signed as Twilio signs."""
-    from fastapi.testclient import TestClient
+    with warnings.catch_warnings():
+        # Starlette's notice about httpx is for test suites, not for this command's user.
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
 
     from support.app import Adapters, build_adapters, create_app, default_ivr_ports
     from support.cli import _migrate, settings_from_env
@@ -80,7 +84,10 @@ def ivr_call(number: str | None, script: Any, caller: str, at: str | None, as_js
             click.echo(f"  「{text}」")
         for key in ("gather", "record", "enqueue", "dial"):
             if step.get(key):
-                click.echo(f"  [{key}] {json.dumps(step[key], ensure_ascii=False)}")
+                shown = dict(step[key])
+                if shown.get("hints"):
+                    shown["hints"] = f"{len(shown['hints'])} FAQ words"
+                click.echo(f"  [{key}] {json.dumps(shown, ensure_ascii=False)}")
 
 
 @ivr.command("fallback-twiml")
