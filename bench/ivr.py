@@ -186,18 +186,23 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
         "SUPPORT_TWILIO_AUTH_TOKEN": TOKEN,
     }
     with serving(url, data_dir, name, **extra) as base:
-        for think in (args.think, 0.0):
+        phases = [(1, 0.0, max(10, args.calls // 10))]  # one caller: the bare cost
+        phases += [(args.concurrency, args.think, args.calls), (args.concurrency, 0.0, args.calls)]
+        for concurrency, think, calls in phases:
             seen = len(server_durations(data_dir / "server.log"))
-            elapsed, lat = asyncio.run(hammer(base, orders, args.calls, args.concurrency, think))
+            elapsed, lat = asyncio.run(hammer(base, orders, calls, concurrency, think))
             server = sorted(server_durations(data_dir / "server.log")[seen:]) or [0.0]
             lat.sort()
             p50 = statistics.median(lat) * 1000
             p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
             verdict = "met" if p99 <= 50 else "MISSED"
-            mode = f"think={think:.1f}s" if think else "no think time (saturation)"
+            if concurrency == 1:
+                mode = "one caller, back to back"
+            else:
+                mode = f"think={think:.1f}s" if think else "no think time (saturation)"
             print(
-                f"{name:10} {mode:28} calls={args.calls:>5} webhooks={len(lat):>6} "
-                f"concurrency={args.concurrency:>2} rps={len(lat) / elapsed:7.1f} "
+                f"{name:10} {mode:28} calls={calls:>5} webhooks={len(lat):>6} "
+                f"concurrency={concurrency:>2} rps={len(lat) / elapsed:7.1f} "
                 f"p50={p50:6.2f}ms p99={p99:7.2f}ms"
                 + (f" (p99 <= 50 ms {verdict})" if think else "")
                 + f"; in the server p50={statistics.median(server):6.2f}ms "
@@ -211,16 +216,19 @@ def main() -> None:
     """Parse arguments and run each backend."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=20_000)
-    parser.add_argument("--calls", type=int, default=1_000)
+    parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument(
-        "--think", type=float, default=1.0, help="mean seconds a caller takes between webhooks"
+        "--think",
+        type=float,
+        default=3.0,
+        help="mean seconds a caller takes between webhooks (real prompts last 5-20 s)",
     )
     parser.add_argument("--backends", default="sqlite,postgresql")
-    parser.add_argument("--smoke", action="store_true", help="1,000 orders, 60 calls")
+    parser.add_argument("--smoke", action="store_true", help="1,000 orders, 50 calls")
     args = parser.parse_args()
     if args.smoke:
-        args.orders, args.calls, args.think = 1_000, 60, 0.2
+        args.orders, args.calls, args.think = 1_000, 50, 0.5
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     with tempfile.TemporaryDirectory(prefix="support-bench-ivr-") as tmp:
         for name in backends:

@@ -80,9 +80,7 @@ def begin_call(
     if call is None:
         dialled = normalise_number(params.get("To", ""))
         municipality = setup.municipality_of(dialled)
-        if municipality and not channels.municipality_exists(
-            session=session, municipality_id=municipality
-        ):
+        if municipality and _municipality_name(session, municipality) is None:
             log.warning("ivr number serves an unknown municipality", extra={"to": dialled})
             municipality = None
         call = IvrCall(

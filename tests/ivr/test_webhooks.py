@@ -76,6 +76,7 @@ class TestSignatures:
         response = phone.http.post(url, data=FIRST, headers=sign(url, FIRST))
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/xml")
+        assert '<Say language="ja-JP" voice="Polly.Mizuki">' in response.text
         assert session.scalar(select(func.count()).select_from(IvrCall)) == 1
 
     @pytest.mark.parametrize(
