@@ -137,12 +137,17 @@ def _input_for(
                 )
         return flow.Input("digits", digits=digits, delivery=delivery)
     if state.step is flow.Step.QUESTION and speech:
-        found = ports.faq.answers(
-            session=session,
-            question=speech,
-            municipality=call.municipality_id,
-            top=flow.MAX_CANDIDATES,
-        )
+        try:
+            found = ports.faq.answers(
+                session=session,
+                question=speech,
+                municipality=call.municipality_id,
+                top=flow.MAX_CANDIDATES,
+            )
+        except Exception:  # noqa: BLE001 - a search outage must not silence the call
+            # The caller is offered another try and then voicemail, as for an unanswered one.
+            log.warning("ivr faq search failed", extra={"call_sid": call.call_sid}, exc_info=True)
+            found = []
         return flow.Input("speech", speech=speech, answers=tuple(found))
     if speech:
         return flow.Input("speech", speech=speech)

@@ -85,10 +85,10 @@ def ivr_settings(database: Database, tmp_path: Path, **extra: Any) -> Settings:
 
 
 def open_phone(
-    settings: Settings, search: SearchIndex, clock: Clock, **http: Any
+    settings: Settings, search: SearchIndex, clock: Clock, faq: Any = None, **http: Any
 ) -> Iterator[Phone]:
-    """Start the app with the real IVR ports over this search index and clock."""
-    ports = IvrPorts(faq=KbFaqAnswers(search), voicemail=TicketVoicemailSink(), clock=clock)
+    """Start the app with the real IVR ports (or this FAQ) over this search index and clock."""
+    ports = IvrPorts(faq=faq or KbFaqAnswers(search), voicemail=TicketVoicemailSink(), clock=clock)
     app = create_app(settings, adapters=Adapters(search=search, ivr=ports))
     with TestClient(app, base_url=http.pop("base_url", BASE), **http) as client:
         yield Phone(client, clock)

@@ -309,3 +309,23 @@ class TestCallLog:
 
 def describe_said(steps: list[dict[str, Any]]) -> list[str]:
     return [text for step in steps for text in step["say"]]
+
+
+class _BrokenFaq:
+    def answers(self, **_: Any) -> list[Any]:
+        raise ConnectionError("search cluster unreachable")
+
+    def vocabulary(self, **_: Any) -> list[str]:
+        return []
+
+
+def test_a_search_outage_ends_in_voicemail_not_in_silence(
+    database: Database, tmp_path: Path
+) -> None:
+    load_demo_world(database.factory)
+    settings = ivr_settings(database, tmp_path)
+    for phone in open_phone(settings, InMemorySearchIndex(), Clock(), faq=_BrokenFaq()):
+        question = {"speech": "寄附の期限はいつですか"}
+        steps = phone.call([{"digits": "2"}, question, question, question, {"speech": "要件"}])
+        assert prompts.QUESTION_NO_ANSWER in steps[2]["say"]
+        assert prompts.VOICEMAIL_INTRO in steps[4]["say"]
