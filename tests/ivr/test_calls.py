@@ -17,16 +17,19 @@ from support.auth.models import AuditEvent
 from support.calendar import JST
 from support.ivr import prompts
 from support.ivr.models import IvrCall, IvrCallEvent
+from support.ivr.script import ScriptedCall
 from support.tickets.models import Order, Ticket, TicketEvent, TicketNote, TicketTag
 
 from ..conftest import Database
 from ..factories import load_demo_world
 from .harness import (
+    BASE,
     CALLER,
     EVENING,
     FRIDAY_NIGHT,
     HOLIDAY,
     ISE,
+    TOKEN,
     YEAR_END,
     Clock,
     Phone,
@@ -329,3 +332,24 @@ def test_a_search_outage_ends_in_voicemail_not_in_silence(
         steps = phone.call([{"digits": "2"}, question, question, question, {"speech": "要件"}])
         assert prompts.QUESTION_NO_ANSWER in steps[2]["say"]
         assert prompts.VOICEMAIL_INTRO in steps[4]["say"]
+
+
+def test_any_replica_serves_the_next_webhook(
+    database: Database, tmp_path: Path, session: Session
+) -> None:
+    load_demo_world(database.factory)
+    settings = ivr_settings(database, tmp_path)
+    for first in open_phone(settings, InMemorySearchIndex(), Clock()):
+        for second in open_phone(settings, InMemorySearchIndex(), Clock()):
+            placed = ScriptedCall(
+                first.http, base_url=BASE, token=TOKEN, to_number=ISE, from_number=CALLER
+            )
+            placed.start()
+            for step, action in enumerate(
+                [{"digits": "1"}, {"digits": ORDER_DIGITS}, {"digits": PHONE_LAST4}]
+            ):
+                placed.http = (second if step % 2 == 0 else first).http
+                placed.act(action)
+            placed.hang_up()
+    assert "佐川急便" in said(placed.steps)
+    assert the_call(session).outcome == "delivery_status"
