@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any, Literal
 
 from support.ivr import prompts
-from support.ivr.speech import Era, only_digits, read_date
+from support.ivr.speech import Era, only_digits, read_date, read_digits
 
 # Consecutive prompts without a usable answer before the caller is offered voicemail.
 MAX_REPROMPTS = 2
@@ -355,7 +355,10 @@ def _on_order_no(state: State, inp: Input, ctx: Context) -> Reply:
     # Whether the number exists is not told: the caller always goes on to the phone digits,
     # so the IVR cannot be used to find out which numbers are real.
     new = dataclasses.replace(state, step=Step.PHONE_LAST4, order_id=inp.order_id, reprompts=0)
-    return _prompt_for(new, ctx)
+    reply = _prompt_for(new, ctx)
+    return dataclasses.replace(
+        reply, say=(prompts.NUMBER_KEYED.format(digits=read_digits(digits)),)
+    )
 
 
 def _delivery_lines(delivery: Delivery, era: Era) -> list[str]:

@@ -146,7 +146,11 @@ class TestDeliveryStatus:
         known = flow.step(at(Step.ORDER_NO), digits("2025000423", order_id=7), HOURS)
         unknown = flow.step(at(Step.ORDER_NO), digits("1111", order_id=None), HOURS)
         # The caller cannot tell a real number from a wrong one before the phone check.
-        assert known.say == unknown.say and known.prompt == unknown.prompt
+        assert known.prompt == unknown.prompt
+        assert known.say == (
+            "ご入力の番号は、に、ぜろ、に、ご、ぜろ、ぜろ、ぜろ、よん、に、さん、です。",
+        )
+        assert unknown.say == ("ご入力の番号は、いち、いち、いち、いち、です。",)
         assert known.state.step is unknown.state.step is Step.PHONE_LAST4
         assert known.state.order_id == 7 and unknown.state.order_id is None
 
