@@ -88,7 +88,8 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     # Policies are validated at start: a typo in a municipality's rules stops the app here.
     app.state.policies = load_policies(settings.policy_dir or default_policy_dir())
     app.state.ivr = IvrRuntime(
-        IvrSetup.from_settings(settings), chosen.ivr or default_ivr_ports(chosen.search)
+        IvrSetup.from_settings(settings, app.state.policies),
+        chosen.ivr or default_ivr_ports(chosen.search),
     )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -74,6 +74,9 @@ class Delivery:
     status: str
     shipped_on: date | None
     carrier: str | None
+    # Not shipped yet: the municipality's shipping deadline, and whether it has passed.
+    ship_by: date | None = None
+    late: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +366,11 @@ def _on_order_no(state: State, inp: Input, ctx: Context) -> Reply:
 
 def _delivery_lines(delivery: Delivery, era: Era) -> list[str]:
     lines = [prompts.STATUS_READ.format(status=delivery.status)]
-    if delivery.shipped_on is None:
+    if delivery.shipped_on is None and delivery.late:
+        lines.append(prompts.STATUS_LATE)
+    elif delivery.shipped_on is None and delivery.ship_by is not None:
+        lines.append(prompts.STATUS_SHIP_BY.format(date=read_date(delivery.ship_by, era)))
+    elif delivery.shipped_on is None:
         lines.append(prompts.STATUS_NOT_SHIPPED)
     elif delivery.carrier:
         shipped = read_date(delivery.shipped_on, era)

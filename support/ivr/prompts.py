@@ -40,6 +40,11 @@ STATUS_READ = "お問い合わせの返礼品は、現在、{status}です。"
 STATUS_SHIPPED = "発送日は、{date}。配送業者は、{carrier}です。"
 STATUS_SHIPPED_NO_CARRIER = "発送日は、{date}です。"
 STATUS_NOT_SHIPPED = "まだ発送されておりません。"
+STATUS_SHIP_BY = "まだ発送されておりません。発送は、{date}までの予定です。"
+STATUS_LATE = (
+    "発送が予定より遅れております。申し訳ございません。"
+    "状況の確認をご希望の場合は、このあと3を押して、ご伝言をお残しください。"
+)
 
 QUESTION = "ご質問を、短くお話しください。"
 QUESTION_AGAIN = "もう一度、ご質問をお話しください。"

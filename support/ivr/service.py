@@ -132,8 +132,14 @@ def _input_for(
                 phone_last4=digits,
             )
             if facts is not None:
+                ship_by, late = None, False
+                if facts.shipped_on is None:
+                    today = ports.clock().astimezone(JST).date()
+                    ship_by, late = setup.shipping_deadline(
+                        facts.municipality_id, facts.ordered_on, today
+                    )
                 delivery = flow.Delivery(
-                    facts.order_id, facts.status, facts.shipped_on, facts.carrier
+                    facts.order_id, facts.status, facts.shipped_on, facts.carrier, ship_by, late
                 )
         return flow.Input("digits", digits=digits, delivery=delivery)
     if state.step is flow.Step.QUESTION and speech:

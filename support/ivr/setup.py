@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from support.calendar import JST, BusinessCalendar
@@ -10,6 +11,7 @@ from support.config import SeasonalMessage, Settings
 from support.errors import BadInput
 from support.ivr import prompts
 from support.ivr.speech import Era, only_digits, read_moment, read_time
+from support.tickets.policy import MunicipalityPolicy, shipping_deadline_verdict
 
 # How soon after the voicemail the callback is due, counted in opening hours.
 CALLBACK_WITHIN = timedelta(hours=1)
@@ -54,9 +56,13 @@ class IvrSetup:
     operator_wait_seconds: int
     order_formats: tuple[str, ...]
     donation_formats: tuple[str, ...]
+    # Municipality rules (support/tickets/policies): the shipping deadline read to callers.
+    policies: Mapping[str, MunicipalityPolicy] = field(default_factory=dict)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> IvrSetup:
+    def from_settings(
+        cls, settings: Settings, policies: Mapping[str, MunicipalityPolicy] | None = None
+    ) -> IvrSetup:
         """Validate and keep the IVR settings; a bad value stops the app at start."""
         opens = _clock(settings.ivr_open_time, "SUPPORT_IVR_OPEN_TIME")
         closes = _clock(settings.ivr_close_time, "SUPPORT_IVR_CLOSE_TIME")
@@ -83,6 +89,7 @@ class IvrSetup:
             operator_wait_seconds=settings.ivr_operator_wait_seconds,
             order_formats=tuple(settings.ivr_order_number_formats),
             donation_formats=tuple(settings.ivr_donation_number_formats),
+            policies=dict(policies or {}),
         )
 
     def municipality_of(self, dialled: str) -> str | None:
@@ -135,6 +142,16 @@ class IvrSetup:
             prompts.FALLBACK_ONE_STOP,
             prompts.FALLBACK_END,
         )
+
+    def shipping_deadline(
+        self, municipality_id: str, ordered_on: date | None, today: date
+    ) -> tuple[date | None, bool]:
+        """Return an unshipped order's deadline by its municipality's rules, and if it passed."""
+        policy = self.policies.get(municipality_id)
+        if policy is None or ordered_on is None:
+            return None, False
+        verdict = shipping_deadline_verdict(policy, ordered_on, None, today)
+        return verdict.deadline, verdict.breached
 
     def keyed_numbers(self, digits: str) -> tuple[list[str], list[str]]:
         """Return the order numbers and donation numbers that keyed digits may stand for."""

@@ -27,7 +27,9 @@ class DeliveryFacts:
     """What a verified caller may hear about an order: no name, address, item or tracking."""
 
     order_id: int
+    municipality_id: str
     status: str
+    ordered_on: date | None
     shipped_on: date | None
     carrier: str | None
 
@@ -58,7 +60,14 @@ def delivery_for_caller(
     )
     if not matched:
         return None
-    return DeliveryFacts(order.id, order.status, order.shipped_on, order.carrier)
+    return DeliveryFacts(
+        order.id,
+        order.municipality_id,
+        order.status,
+        order.ordered_on,
+        order.shipped_on,
+        order.carrier,
+    )
 
 
 def open_voicemail_ticket(

@@ -146,6 +146,16 @@ class TestDeliveryStatus:
             call.call_sid,
         )
 
+    def test_an_order_past_the_municipality_s_deadline_is_said_to_be_late(
+        self, phone: Phone, clock: Clock
+    ) -> None:
+        # ORD-2025-002166: 伊勢市 (ship within 7 days of the order), ordered 2025-12-23, unshipped.
+        clock.now = datetime(2025, 12, 26, 10, 0, tzinfo=JST)
+        keys = [{"digits": "1"}, {"digits": "2025002166"}, {"digits": "2282"}]
+        assert "発送は、令和7年12月30日までの予定です。" in said(phone.call(keys))
+        clock.now = datetime(2026, 1, 5, 10, 0, tzinfo=JST)
+        assert prompts.STATUS_LATE in said(phone.call(keys))
+
     def test_a_donation_number_works_too(self, phone: Phone) -> None:
         steps = phone.call([{"digits": "1"}, {"digits": DONATION_DIGITS}, {"digits": PHONE_LAST4}])
         assert "佐川急便" in said(steps)

@@ -174,6 +174,16 @@ class TestDeliveryStatus:
         reply = flow.step(at(Step.PHONE_LAST4, order_id=7), digits("4225", delivery=waiting), HOURS)
         assert prompts.STATUS_NOT_SHIPPED in reply.say
 
+    def test_an_unshipped_order_hears_its_municipality_s_deadline(self) -> None:
+        waiting = Delivery(7, "発送準備中", None, None, ship_by=date(2025, 12, 30))
+        reply = flow.step(at(Step.PHONE_LAST4, order_id=7), digits("4225", delivery=waiting), HOURS)
+        assert "発送は、令和7年12月30日までの予定です。" in text(reply)
+
+    def test_a_late_order_apologises_and_points_to_voicemail(self) -> None:
+        late = Delivery(7, "入金確認済", None, None, ship_by=date(2025, 12, 30), late=True)
+        reply = flow.step(at(Step.PHONE_LAST4, order_id=7), digits("4225", delivery=late), HOURS)
+        assert prompts.STATUS_LATE in reply.say and "12月30日" not in text(reply)
+
     def test_wrong_digits_ask_again_from_the_number(self) -> None:
         reply = flow.step(at(Step.PHONE_LAST4, order_id=7), digits("0000"), HOURS)
         assert reply.state.step is Step.ORDER_NO and reply.state.wrong_tries == 1
