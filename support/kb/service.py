@@ -22,10 +22,11 @@ from support.errors import Conflict, Forbidden, NotFound
 from support.kb.indexing import queue_index
 from support.kb.models import Article, ArticleRevision, ArticleStatus
 from support.kb.schemas import ArticleCreate, ArticleUpdate, ImportResult, ImportRow
-from support.kb.search import ArticleHit, search, suggest, suggestion_query
+from support.kb.search import ArticleHit, SearchUnavailable, search, suggest, suggestion_query
 
 __all__ = [
     "ArticleHit",
+    "SearchUnavailable",
     "archive_article",
     "create_article",
     "export_rows",
