@@ -16,7 +16,6 @@ import asyncio
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from sqlalchemy import select
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.server import serving  # noqa: E402
+from bench.server import each_backend, serving  # noqa: E402
 from bench.synthetic import add_donors_and_orders, load_base_world  # noqa: E402
 from support.auth import service as auth_service  # noqa: E402
 from support.auth.models import RoleName  # noqa: E402
@@ -113,20 +112,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.orders, args.requests = 2_000, 300
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    with tempfile.TemporaryDirectory(prefix="support-bench-") as tmp:
-        for name in backends:
-            data_dir = Path(tmp) / name
-            data_dir.mkdir()
-            if name == "sqlite":
-                run_backend(name, f"sqlite:///{data_dir / 'support.db'}", data_dir, args)
-            elif name == "postgresql":
-                from tests.services.postgres import PostgresServer
-
-                with PostgresServer() as server:
-                    run_backend(name, server.create_database("bench"), data_dir, args)
-            else:
-                parser.error(f"unknown backend {name!r}")
+    each_backend(
+        args.backends,
+        "support-bench-",
+        lambda name, url, data_dir: run_backend(name, url, data_dir, args),
+    )
 
 
 if __name__ == "__main__":

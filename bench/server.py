@@ -6,7 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,3 +53,22 @@ def serving(url: str, data_dir: Path, name: str, **env_extra: str) -> Iterator[s
             proc.kill()
             proc.wait()
         log.close()
+
+
+def each_backend(backends: str, prefix: str, run: Callable[[str, str, Path], None]) -> None:
+    """Call `run(name, url, data_dir)` for each of "sqlite,postgresql" on a throwaway database."""
+    names = [b.strip() for b in backends.split(",") if b.strip()]
+    unknown = [n for n in names if n not in ("sqlite", "postgresql")]
+    if unknown:
+        raise SystemExit(f"error: unknown backend {unknown[0]!r}")
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        for name in names:
+            data_dir = Path(tmp) / name
+            data_dir.mkdir()
+            if name == "sqlite":
+                run(name, f"sqlite:///{data_dir / 'support.db'}", data_dir)
+            else:
+                from tests.services.postgres import PostgresServer
+
+                with PostgresServer() as server:
+                    run(name, server.create_database("bench"), data_dir)
