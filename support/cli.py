@@ -253,6 +253,7 @@ def user_list() -> None:
 
 
 def _register_groups() -> None:
+    from support.cli_import import import_
     from support.cli_ivr import ivr
     from support.cli_kb import kb
     from support.cli_mail import mail
@@ -262,6 +263,7 @@ def _register_groups() -> None:
     cli.add_command(kb)
     cli.add_command(mail)
     cli.add_command(report)
+    cli.add_command(import_)
 
 
 _register_groups()

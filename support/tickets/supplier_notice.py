@@ -231,6 +231,8 @@ def note_supplier_reply(
     *, session: Session, ticket: Ticket, from_addr: str | None, references: Sequence[str]
 ) -> bool:
     """Put a supplier's answer on the timeline when the inbound mail is one; return whether."""
+    if ticket.supplier_id is None:
+        return False  # no supplier, no notice: skip the lookup for most mail
     notices = notices_of(session=session, ticket_id=ticket.id)
     if not notices:
         return False

@@ -289,18 +289,16 @@ class TestSlaCheck:
             ticket = _ticket(s, "ORD-2025-000423", "品質")  # first response within 1 h
             s.commit()
             warn = MONDAY + timedelta(minutes=46)
-            assert complaint_jobs.check_sla(session=s, now=warn, escalate_to=["sv@x.example"]) == {
-                "warning": 1,
-                "breached": 0,
-            }
+            counts = complaint_jobs.check_sla(session=s, now=warn, escalate_to=["sv@x.example"])
+            assert counts == {"warning": 1, "breached": 0, "adopted": 0}
             assert ticket.sla_state == "warning" and ticket.sla_alert_at == MONDAY + timedelta(
                 hours=1
             )
             late = MONDAY + timedelta(hours=2)
             counts = complaint_jobs.check_sla(session=s, now=late, escalate_to=["sv@x.example"])
-            assert counts == {"warning": 0, "breached": 1}
+            assert counts == {"warning": 0, "breached": 1, "adopted": 0}
             again = complaint_jobs.check_sla(session=s, now=late, escalate_to=["sv@x.example"])
-            assert again == {"warning": 0, "breached": 0}
+            assert again == {"warning": 0, "breached": 0, "adopted": 0}
             assert ticket.priority == "urgent" and ticket.sla_state == "breached"
             assert _kinds(s, ticket.id) == [
                 "opened",
@@ -323,6 +321,16 @@ class TestSlaCheck:
             assert len(sender.sent) == 1
             assert "SLA超過".encode() not in sender.sent[0].data  # encoded header
             assert b"sv@x.example" in sender.sent[0].data
+
+    def test_a_ticket_opened_before_the_clock_existed_gets_one(self, world: Database) -> None:
+        from tests.factories import make_ticket
+
+        with world.factory() as s:
+            old = make_ticket(s, municipality_id="ise", created_at=MONDAY, category="破損")
+            s.commit()
+            counts = complaint_jobs.check_sla(session=s, now=MONDAY + timedelta(hours=5))
+            assert counts["adopted"] == 1 and counts["breached"] == 1
+            assert old.first_response_due_at == MONDAY + timedelta(hours=4)
 
     def test_a_first_response_moves_the_clock_to_the_resolution_due(self, world: Database) -> None:
         from support.tickets.channels import record_event
