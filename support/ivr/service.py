@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 # Twilio's Enqueue/Dial results that mean somebody took the call.
 _BRIDGED = frozenset({"bridged", "redirected", "completed", "answered"})
 _MAX_SPEECH = 500
-_NAMES: dict[str, str] = {}
 
 
 def ivr_actor(call_sid: str) -> Actor:
@@ -33,20 +32,23 @@ def ivr_actor(call_sid: str) -> Actor:
     return Actor(user_id=None, username="ivr", role=RoleName.OPERATOR, request_id=call_sid)
 
 
-def _municipality_name(session: Session, municipality_id: str | None) -> str | None:
+def _municipality_name(
+    session: Session, setup: IvrSetup, municipality_id: str | None
+) -> str | None:
     if municipality_id is None:
         return None
-    # Names change about never; one lookup per process and municipality is plenty.
-    if municipality_id not in _NAMES:
+    # Names change about never; one lookup per app and municipality is plenty.
+    names = setup.municipality_names
+    if municipality_id not in names:
         name = channels.municipality_name(session=session, municipality_id=municipality_id)
         if name is None:
             return None
-        _NAMES[municipality_id] = name
-    return _NAMES[municipality_id]
+        names[municipality_id] = name
+    return names[municipality_id]
 
 
 def _context(session: Session, setup: IvrSetup, call: IvrCall, now: datetime) -> flow.Context:
-    name = _municipality_name(session, call.municipality_id)
+    name = _municipality_name(session, setup, call.municipality_id)
     local = now.astimezone(JST)
     return flow.Context(
         in_hours=setup.calendar.is_open(now),
@@ -80,7 +82,7 @@ def begin_call(
     if call is None:
         dialled = normalise_number(params.get("To", ""))
         municipality = setup.municipality_of(dialled)
-        if municipality and _municipality_name(session, municipality) is None:
+        if municipality and _municipality_name(session, setup, municipality) is None:
             log.warning("ivr number serves an unknown municipality", extra={"to": dialled})
             municipality = None
         call = IvrCall(

@@ -58,6 +58,8 @@ class IvrSetup:
     donation_formats: tuple[str, ...]
     # Municipality rules (support/tickets/policies): the shipping deadline read to callers.
     policies: Mapping[str, MunicipalityPolicy] = field(default_factory=dict)
+    # Filled as calls come in: municipality id -> name, for the greeting.
+    municipality_names: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_settings(
