@@ -11,16 +11,22 @@ clients. Prints requests/second and p50/p99 latency per backend.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import random
-import statistics
 import sys
-import time
 from pathlib import Path
 
-import httpx
-from sqlalchemy import select
+# This folder holds bench/queue.py: take it off sys.path so that `import queue` (anyio, httpx)
+# finds the standard library; the repository root goes on instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import httpx  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

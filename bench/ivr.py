@@ -13,20 +13,26 @@ webhook 15 s; the target is p99 <= 50 ms).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import json
-import random
-import secrets
-import statistics
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
-import httpx
-from sqlalchemy import select
-from twilio.request_validator import RequestValidator
+# This folder holds bench/queue.py: take it off sys.path so that `import queue` (anyio, httpx)
+# finds the standard library; the repository root goes on instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import secrets  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import httpx  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from twilio.request_validator import RequestValidator  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
