@@ -160,6 +160,10 @@ async def hammer(
 
         async def caller() -> None:
             for _ in queue:
+                if think:
+                    # Calls ring in at random moments, not all 50 in the same millisecond: a
+                    # synchronised start would measure a burst no phone line produces.
+                    await asyncio.sleep(rng.uniform(0.0, 2.0) * think)
                 await one_call(http, rng, orders, latencies, think)
 
         started = time.perf_counter()
