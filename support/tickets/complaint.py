@@ -35,7 +35,7 @@ from support.tickets.policy import (
     shipping_deadline_verdict,
     voucher_reissue_verdict,
 )
-from support.tickets.report_render import environment
+from support.tickets.report_render import mail_template
 from support.tickets.status import TicketStatus
 from support.tickets.timeline import record_event
 from support.tickets.work import get_for_work, tags_of
@@ -51,6 +51,30 @@ def _editable(session: Session, actor: Actor, ticket_id: int) -> Ticket:
     return ticket
 
 
+def _change(
+    session: Session,
+    actor: Actor,
+    ticket: Ticket,
+    field: str,
+    value: object,
+    *,
+    kind: str | None = None,
+) -> bool:
+    """Set one field and put the change (from, to) on the timeline; return whether it changed."""
+    previous = getattr(ticket, field)
+    if previous == value and type(previous) is type(value):
+        return False
+    record_event(
+        session=session,
+        ticket_id=ticket.id,
+        kind=kind or field,
+        actor_id=actor.user_id,
+        detail={"from": previous, "to": value},
+    )
+    setattr(ticket, field, value)
+    return True
+
+
 def set_category(
     *,
     session: Session,
@@ -64,16 +88,8 @@ def set_category(
     if category not in CATEGORIES:
         raise BadInput(f"不明な分類です: {category[:30]}", allowed=sorted(CATEGORIES))
     ticket = _editable(session, actor, ticket_id)
-    if ticket.category == category:
+    if not _change(session, actor, ticket, "category", category):
         return ticket
-    record_event(
-        session=session,
-        ticket_id=ticket.id,
-        kind="category",
-        actor_id=actor.user_id,
-        detail={"from": ticket.category, "to": category},
-    )
-    ticket.category = category
     sla_track.recategorised(ticket)
     session.flush()
     notices.flag_if_serious(session=session, ticket=ticket)
@@ -87,15 +103,7 @@ def set_priority(*, session: Session, actor: Actor, ticket_id: int, priority: st
     if priority not in PRIORITIES:
         raise BadInput(f"不明な優先度です: {priority[:20]}", allowed=sorted(PRIORITIES))
     ticket = _editable(session, actor, ticket_id)
-    if ticket.priority != priority:
-        record_event(
-            session=session,
-            ticket_id=ticket.id,
-            kind="priority",
-            actor_id=actor.user_id,
-            detail={"from": ticket.priority, "to": priority},
-        )
-        ticket.priority = priority
+    _change(session, actor, ticket, "priority", priority)
     return ticket
 
 
@@ -203,7 +211,6 @@ def _proposed_refusal(
 ) -> ProposedMail | None:
     if verdict.template is None:
         return None
-    env = environment()
     context = {
         "ticket_id": ticket.id,
         "municipality_name": policy.name,
@@ -212,10 +219,13 @@ def _proposed_refusal(
         "reason": verdict.reason,
         "desk_name": desk_name,
     }
+
+    def render(suffix: str) -> str:
+        name = f"{verdict.template}.{suffix}.j2"
+        return mail_template(name, policy.municipality).render(**context)
+
     return ProposedMail(
-        template=verdict.template,
-        subject=env.get_template(f"mail/{verdict.template}.subject.j2").render(**context).strip(),
-        body=env.get_template(f"mail/{verdict.template}.txt.j2").render(**context),
+        template=verdict.template, subject=render("subject").strip(), body=render("txt")
     )
 
 
@@ -300,15 +310,7 @@ def set_carrier_fault(
 ) -> Ticket:
     """Record whether the carrier was at fault (it changes the suggested cost bearer)."""
     ticket = _editable(session, actor, ticket_id)
-    if ticket.carrier_at_fault is not carrier_at_fault:
-        record_event(
-            session=session,
-            ticket_id=ticket.id,
-            kind="carrier_fault",
-            actor_id=actor.user_id,
-            detail={"from": ticket.carrier_at_fault, "to": carrier_at_fault},
-        )
-        ticket.carrier_at_fault = carrier_at_fault
+    _change(session, actor, ticket, "carrier_at_fault", carrier_at_fault, kind="carrier_fault")
     return ticket
 
 
