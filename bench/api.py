@@ -11,31 +11,33 @@ clients. Prints requests/second and p50/p99 latency per backend.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
-import random
-import signal
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
-import httpx
-from sqlalchemy import select
+# This folder holds bench/queue.py: take it off sys.path so that `import queue` (anyio, httpx)
+# finds the standard library; the repository root goes on instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import httpx  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.server import each_backend, serving  # noqa: E402
 from bench.synthetic import add_donors_and_orders, load_base_world  # noqa: E402
 from support.auth import service as auth_service  # noqa: E402
 from support.auth.models import RoleName  # noqa: E402
 from support.db import make_engine, make_session_factory, transaction  # noqa: E402
 from support.migrations import upgrade  # noqa: E402
 from support.tickets.models import Order  # noqa: E402
-from tests.services.netutil import free_port, wait_until  # noqa: E402
 
 PASSWORD = "bench-password-0123"
 
@@ -89,30 +91,7 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
     started = time.perf_counter()
     ids = populate(url, args.orders)
     load_seconds = time.perf_counter() - started
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORT_")}
-    env.update(
-        SUPPORT_DATABASE_URL=url, SUPPORT_DATA_DIR=str(data_dir), SUPPORT_LOG_LEVEL="WARNING"
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = (data_dir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "support", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-
-        def ready() -> bool:
-            if proc.poll() is not None:
-                raise RuntimeError((data_dir / "server.log").read_text()[-2000:])
-            try:
-                return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(ready, timeout=120, what=f"{name} server")
+    with serving(url, data_dir, name) as base:
         token = httpx.post(
             f"{base}/api/auth/token", timeout=30, json={"username": "bench", "password": PASSWORD}
         ).json()["access_token"]
@@ -126,14 +105,6 @@ def run_backend(name: str, url: str, data_dir: Path, args: argparse.Namespace) -
             f"rps={len(lat) / elapsed:8.1f} p50={p50:7.2f}ms p99={p99:7.2f}ms",
             flush=True,
         )
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def main() -> None:
@@ -147,20 +118,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.orders, args.requests = 2_000, 300
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    with tempfile.TemporaryDirectory(prefix="support-bench-") as tmp:
-        for name in backends:
-            data_dir = Path(tmp) / name
-            data_dir.mkdir()
-            if name == "sqlite":
-                run_backend(name, f"sqlite:///{data_dir / 'support.db'}", data_dir, args)
-            elif name == "postgresql":
-                from tests.services.postgres import PostgresServer
-
-                with PostgresServer() as server:
-                    run_backend(name, server.create_database("bench"), data_dir, args)
-            else:
-                parser.error(f"unknown backend {name!r}")
+    each_backend(
+        args.backends,
+        "support-bench-",
+        lambda name, url, data_dir: run_backend(name, url, data_dir, args),
+    )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,10 @@ from support.auth.router import router as auth_router
 from support.config import Settings
 from support.db import make_engine, make_session_factory, transaction
 from support.http import RequestContextMiddleware, install_error_handlers
+from support.ivr.ports import IvrPorts
+from support.ivr.router import IvrRuntime
+from support.ivr.router import router as ivr_router
+from support.ivr.setup import IvrSetup
 from support.kb.indexing import catch_up as kb_catch_up
 from support.kb.router import router as kb_router
 from support.lifecycle.router import router as privacy_router
@@ -37,6 +41,7 @@ class Adapters:
     """The outside systems the app talks to, chosen once at start."""
 
     search: SearchIndex
+    ivr: IvrPorts | None = None
 
 
 def build_adapters(settings: Settings) -> Adapters:
@@ -49,6 +54,14 @@ def build_adapters(settings: Settings) -> Adapters:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return Adapters(search=SqliteSearchIndex(settings.search_index_path))
+
+
+def default_ivr_ports(search: SearchIndex) -> IvrPorts:
+    """Return the IVR's FAQ answers and voicemail tickets over the chosen search index."""
+    from support.ivr.faq import KbFaqAnswers
+    from support.ivr.voicemail import TicketVoicemailSink
+
+    return IvrPorts(faq=KbFaqAnswers(search), voicemail=TicketVoicemailSink())
 
 
 def create_app(settings: Settings | None = None, adapters: Adapters | None = None) -> FastAPI:
@@ -76,6 +89,10 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     app.state.adapters = chosen
     # Policies are validated at start: a typo in a municipality's rules stops the app here.
     app.state.policies = load_policies(settings.policy_dir or default_policy_dir())
+    app.state.ivr = IvrRuntime(
+        IvrSetup.from_settings(settings, app.state.policies),
+        chosen.ivr or default_ivr_ports(chosen.search),
+    )
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.include_router(auth_router)
@@ -86,6 +103,7 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     app.include_router(kb_router)
     app.include_router(complaints_router)
     app.include_router(privacy_router)
+    app.include_router(ivr_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

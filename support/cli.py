@@ -261,11 +261,13 @@ def user_list() -> None:
 def _register_groups() -> None:
     from support.cli_backup import backup
     from support.cli_import import import_
+    from support.cli_ivr import ivr
     from support.cli_kb import kb
     from support.cli_mail import mail
     from support.cli_municipality import municipality
     from support.cli_report import report
 
+    cli.add_command(ivr)
     cli.add_command(kb)
     cli.add_command(mail)
     cli.add_command(report)

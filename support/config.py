@@ -28,6 +28,39 @@ class MailAccount(BaseModel):
     move_to: str | None = Field(default=None, description="Folder to move fetched mail to.")
 
 
+class SeasonalMessage(BaseModel):
+    """A notice the IVR reads after its greeting between two days of the year (JST)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(pattern=r"^\d{2}-\d{2}$", description="MM-DD, first day.")
+    end: str = Field(pattern=r"^\d{2}-\d{2}$", description="MM-DD, last day; may wrap the year.")
+    text: str = Field(min_length=1, max_length=500)
+    municipality: str | None = None
+
+
+# Fictitious numbers of the demo world: a general line and one per municipality.
+DEMO_IVR_NUMBERS: dict[str, str | None] = {
+    "+81120000100": None,
+    "+81596000101": "ise",
+    "+81450000102": "yokohama",
+    "+81300000103": "chiyoda",
+    "+81540000104": "shizuoka",
+}
+DEFAULT_SEASONAL_MESSAGES = (
+    SeasonalMessage(
+        start="12-01",
+        end="01-10",
+        text="ワンストップ特例の申請書は、寄附をした翌年の1月10日必着で、寄附先の自治体へお送りください。",
+    ),
+    SeasonalMessage(
+        start="02-01",
+        end="03-15",
+        text="確定申告には、寄附金受領証明書が必要です。お手元にない場合は、寄附先の自治体へお問い合わせください。",
+    ),
+)
+
+
 class Settings(BaseSettings):
     """Runtime configuration; every field can be set as SUPPORT_<NAME>."""
 
@@ -104,6 +137,36 @@ class Settings(BaseSettings):
         "installed IPA font if found, else the PDF standard CID font HeiseiKakuGo-W5.",
     )
 
+    # IVR (Twilio voice webhooks)
+    public_base_url: str = Field(
+        default="",
+        description="The public https://... base URL Twilio calls; signatures are checked "
+        "against it, not against the Host the request arrived with (proxies rewrite it).",
+    )
+    twilio_auth_token: SecretStr = Field(
+        default=SecretStr(""), description="Twilio auth token; empty: every webhook is refused."
+    )
+    ivr_numbers: dict[str, str | None] = Field(
+        default_factory=lambda: dict(DEMO_IVR_NUMBERS),
+        description="Our phone numbers (E.164) and the municipality each serves; null: the "
+        "general number.",
+    )
+    ivr_voice: str = "Polly.Mizuki"
+    ivr_era: Literal["reiwa", "western"] = "reiwa"
+    ivr_open_time: str = Field(default="09:00", pattern=r"^\d{2}:\d{2}$")
+    ivr_close_time: str = Field(default="17:00", pattern=r"^\d{2}:\d{2}$")
+    ivr_operator_mode: Literal["enqueue", "dial"] = "enqueue"
+    ivr_operator_queue: str = "support"
+    ivr_operator_number: str = Field(default="", description="For dial mode: whom to ring.")
+    ivr_operator_wait_seconds: int = Field(default=120, ge=10, le=3600)
+    ivr_seasonal_messages: list[SeasonalMessage] = Field(
+        default_factory=lambda: list(DEFAULT_SEASONAL_MESSAGES)
+    )
+    ivr_order_number_formats: list[str] = Field(
+        default_factory=lambda: ["ORD-####-######"],
+        description="Order numbers as keyed on a phone: '#' is one digit, the rest is fixed.",
+    )
+    ivr_donation_number_formats: list[str] = Field(default_factory=lambda: ["D##-#######"])
     kb_public_rate_per_minute: int = Field(
         default=30, ge=1, description="Public FAQ searches per client IP and minute."
     )

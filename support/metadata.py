@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from support.auth import models as auth_models
 from support.db import Base
+from support.ivr import models as ivr_models
 from support.jobs import Job
 from support.kb import models as kb_models
 from support.lifecycle import models as privacy_models
@@ -15,6 +16,7 @@ target_metadata = Base.metadata
 
 __all__ = [
     "Job",
+    "ivr_models",
     "auth_models",
     "kb_models",
     "mail_models",
