@@ -14,7 +14,7 @@ from support.auth.actor import Actor
 from support.auth.models import User
 from support.db import utcnow
 from support.errors import BadInput, Conflict, NotFound
-from support.tickets import notices, scope
+from support.tickets import notices, scope, sla_queue
 from support.tickets.channels import record_event
 from support.tickets.models import (
     Donation,
@@ -44,6 +44,7 @@ class TicketFilter:
     donor_id: str | None = None
     order_no: str | None = None
     include_merged: bool = False
+    sla_state: sla_queue.QueueSlaState | None = None
 
 
 def ticket_query(actor: Actor, flt: TicketFilter) -> Select[Ticket]:
@@ -79,6 +80,8 @@ def ticket_query(actor: Actor, flt: TicketFilter) -> Select[Ticket]:
             .where(or_(Order.order_no == flt.order_no, Donation.donation_no == flt.order_no))
         )
         query = query.where(Ticket.id.in_(linked))
+    if flt.sla_state is not None:
+        query = query.where(sla_queue.sla_condition(flt.sla_state, now=utcnow()))
     return query
 
 

@@ -1,0 +1,49 @@
+"""The web console: server-rendered Japanese pages for operators, supervisors and partners."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.types import Scope
+
+from support.config import Settings
+from support.console import auth_pages, inbox_pages, org_pages
+from support.console.compose import DirectoryCache
+from support.console.security import (
+    ConsoleHeadersMiddleware,
+    LoginRateLimitMiddleware,
+    LoginThrottle,
+)
+from support.console.web import STATIC
+
+LOGIN_PATHS = frozenset({"/console/login", "/api/auth/login", "/api/auth/token"})
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Mount the console's pages, static files and security middleware on the app."""
+    app.state.console_directory = DirectoryCache()
+    app.state.login_throttle = LoginThrottle(
+        limit=settings.login_rate_limit, window_seconds=settings.login_rate_window_seconds
+    )
+    trusted = set(settings.trusted_proxies)
+
+    def address_of(scope: Scope) -> str | None:
+        peer = scope.get("client")
+        host: str | None = str(peer[0]) if peer else None
+        if host in trusted:
+            for key, value in scope.get("headers", []):
+                if key == b"x-forwarded-for":
+                    return str(value.decode("latin-1")).split(",")[0].strip()[:64]
+        return host
+
+    app.add_middleware(
+        LoginRateLimitMiddleware,
+        throttle=app.state.login_throttle,
+        paths=LOGIN_PATHS,
+        address_of=address_of,
+    )
+    app.add_middleware(ConsoleHeadersMiddleware, hsts=settings.cookie_secure)
+    app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
+    for module in (auth_pages, inbox_pages, org_pages):
+        for router in module.ROUTERS:
+            app.include_router(router)

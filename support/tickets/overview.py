@@ -1,0 +1,119 @@
+"""Counts and small lookups over tickets for queues and dashboards, scoped to the actor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from support.auth.actor import Actor
+from support.calendar import JST
+from support.tickets import scope, sla_queue, work
+from support.tickets.models import Donation, Order, Ticket, TicketOrder, TicketTag
+from support.tickets.status import TicketStatus
+
+CHANNEL_LABELS: dict[str, str] = {
+    "mail": "メール",
+    "phone": "電話",
+    "ivr": "自動音声",
+    "web": "Web",
+    "operator": "手入力",
+}
+
+
+def count_by_status(*, session: Session, actor: Actor, flt: work.TicketFilter) -> dict[str, int]:
+    """Return how many tickets match the filter in each status (the status filter ignored)."""
+    base = work.ticket_query(actor, replace(flt, status=None)).subquery()
+    rows = session.execute(select(base.c.status, func.count()).group_by(base.c.status)).all()
+    found = {str(status): int(n) for status, n in rows}
+    return {s.value: found.get(s.value, 0) for s in TicketStatus}
+
+
+def count_by_sla(
+    *, session: Session, actor: Actor, now: datetime, states: tuple[str, ...] = ("breached",)
+) -> dict[str, int]:
+    """Return how many of the actor's tickets are in each of the given SLA states now."""
+    counts: dict[str, int] = {}
+    for state in states:
+        condition = sla_queue.sla_condition(state, now=now)  # type: ignore[arg-type]
+        query = (
+            select(func.count())
+            .select_from(Ticket)
+            .where(scope.ticket_filter(actor), Ticket.merged_into_id.is_(None), condition)
+        )
+        counts[state] = int(session.scalar(query) or 0)
+    return counts
+
+
+@dataclass(frozen=True)
+class InboundHour:
+    """Tickets opened in one hour of today (Japan time), by channel."""
+
+    hour: int
+    by_channel: dict[str, int]
+
+
+def inbound_today(*, session: Session, actor: Actor, now: datetime) -> list[InboundHour]:
+    """Return the tickets opened today (Japan time) per hour and channel."""
+    local = now.astimezone(JST)
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = session.execute(
+        select(Ticket.created_at, Ticket.channel).where(
+            scope.ticket_filter(actor),
+            Ticket.created_at >= start,
+            Ticket.created_at < start + timedelta(days=1),
+        )
+    ).all()
+    hours = [InboundHour(hour=h, by_channel={}) for h in range(24)]
+    for created, channel in rows:
+        slot = hours[created.astimezone(JST).hour].by_channel
+        slot[channel] = slot.get(channel, 0) + 1
+    return hours
+
+
+def order_numbers_of(*, session: Session, actor: Actor, ticket_id: int) -> list[str]:
+    """Return the order numbers (and their donation numbers) a ticket is linked to."""
+    ticket = work.get_for_work(session=session, actor=actor, ticket_id=ticket_id)
+    rows = session.execute(
+        select(Order.order_no, Donation.donation_no)
+        .outerjoin(Donation, Donation.id == Order.donation_id)
+        .where(
+            (Order.id == ticket.order_id)
+            | Order.id.in_(select(TicketOrder.order_id).where(TicketOrder.ticket_id == ticket.id))
+        )
+        .order_by(Order.order_no)
+    ).all()
+    numbers: list[str] = []
+    for order_no, donation_no in rows:
+        numbers.append(order_no)
+        if donation_no:
+            numbers.append(donation_no)
+    return numbers
+
+
+def popular_tags(*, session: Session, actor: Actor, limit: int = 50) -> list[str]:
+    """Return the most used tags on the actor's tickets, most used first."""
+    rows = session.execute(
+        select(TicketTag.tag, func.count())
+        .join(Ticket, Ticket.id == TicketTag.ticket_id)
+        .where(scope.ticket_filter(actor))
+        .group_by(TicketTag.tag)
+        .order_by(func.count().desc(), TicketTag.tag)
+        .limit(limit)
+    ).all()
+    return [tag for tag, _ in rows]
+
+
+def tags_of_many(*, session: Session, ticket_ids: list[int]) -> dict[int, list[str]]:
+    """Return the sorted tags of each ticket (one query for a page)."""
+    tags: dict[int, list[str]] = {i: [] for i in ticket_ids}
+    if ticket_ids:
+        for ticket_id, tag in session.execute(
+            select(TicketTag.ticket_id, TicketTag.tag)
+            .where(TicketTag.ticket_id.in_(ticket_ids))
+            .order_by(TicketTag.tag)
+        ):
+            tags[ticket_id].append(tag)
+    return tags
