@@ -17,8 +17,10 @@ from support.adapters.ports import SearchIndex
 from support.auth.router import router as auth_router
 from support.config import Settings
 from support.console import install as install_console
-from support.db import make_engine, make_session_factory
+from support.db import make_engine, make_session_factory, transaction
 from support.http import RequestContextMiddleware, install_error_handlers
+from support.kb.indexing import catch_up as kb_catch_up
+from support.kb.router import router as kb_router
 from support.mail.router import router as inbox_router
 from support.migrations import current_heads
 from support.tickets.policy import default_policy_dir, load_policies
@@ -54,7 +56,8 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     chosen = adapters or build_adapters(settings)
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _catch_up_search(app)
         yield
         chosen.search.close()
         engine.dispose()
@@ -77,6 +80,7 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     app.include_router(tickets_router)
     app.include_router(inbox_router)
     app.include_router(reports_router)
+    app.include_router(kb_router)
     install_console(app, settings)
 
     @app.get("/healthz", tags=["health"])
@@ -109,3 +113,12 @@ def _database_ready(engine: Any) -> bool:
     except Exception:  # noqa: BLE001 - unreachable or not migrated: not ready
         log.warning("database not ready", exc_info=True)
         return False
+
+
+def _catch_up_search(app: FastAPI) -> None:
+    # Index changes a crash or an unreachable engine left pending are applied before serving.
+    try:
+        with transaction(app.state.session_factory) as session:
+            kb_catch_up(session=session, index=app.state.adapters.search)
+    except Exception:  # noqa: BLE001 - serving goes on; /readyz and the worker report the rest
+        log.warning("search index catch-up failed", exc_info=True)

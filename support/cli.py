@@ -103,7 +103,9 @@ def worker(once: bool, idle_seconds: float) -> None:
     settings = settings_from_env()
     engine = make_engine(settings.resolved_database_url)
     factory = make_session_factory(engine)
-    runner = build_runner(factory, settings, smtp_sender(settings))
+    from support.app import build_adapters
+
+    runner = build_runner(factory, settings, smtp_sender(settings), build_adapters(settings).search)
     if once:
         schedule_maintenance(factory)
         click.echo(f"ran {runner.run_until_idle()} jobs")
@@ -251,9 +253,11 @@ def user_list() -> None:
 
 
 def _register_groups() -> None:
+    from support.cli_kb import kb
     from support.cli_mail import mail
     from support.cli_report import report
 
+    cli.add_command(kb)
     cli.add_command(mail)
     cli.add_command(report)
 

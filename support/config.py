@@ -83,6 +83,11 @@ class Settings(BaseSettings):
         "installed IPA font if found, else the PDF standard CID font HeiseiKakuGo-W5.",
     )
 
+    kb_public_rate_per_minute: int = Field(
+        default=30, ge=1, description="Public FAQ searches per client IP and minute."
+    )
+    kb_public_burst: int = Field(default=10, ge=1, description="Public searches allowed at once.")
+
     @property
     def resolved_database_url(self) -> str:
         """Return the database URL, defaulting to SQLite inside the data directory."""

@@ -73,6 +73,14 @@ class Conflict(SupportError):
     code = "conflict"
 
 
+class RateLimited(SupportError):
+    """Too many requests from one client; `retry_after` seconds go into Retry-After."""
+
+    status = 429
+    title = "リクエストが多すぎます。しばらくしてから再度お試しください"
+    code = "rate_limited"
+
+
 class PayloadTooLarge(SupportError):
     """Request body over the configured limit."""
 

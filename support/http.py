@@ -80,7 +80,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SupportError)
     async def _support_error(_request: Request, exc: SupportError) -> JSONResponse:
-        return problem(exc.status, title=exc.title, detail=exc.detail, code=exc.code, **exc.extra)
+        response = problem(
+            exc.status, title=exc.title, detail=exc.detail, code=exc.code, **exc.extra
+        )
+        if "retry_after" in exc.extra:
+            response.headers["Retry-After"] = str(exc.extra["retry_after"])
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.adapters.ports import MailSender
+from support.adapters.ports import MailSender, SearchIndex
 from support.auth import service as auth_service
 from support.config import Settings
 from support.db import transaction, utcnow
 from support.jobs import Job, JobRunner, enqueue
+from support.kb import indexing as kb_indexing
 from support.mail.ack import AckSettings, send_ack
 from support.mail.config import mailbox_config
 from support.mail.fetch import SEND_ACK
@@ -37,10 +38,17 @@ def build_runner(
     factory: sessionmaker[Session],
     settings: Settings | None = None,
     sender: MailSender | None = None,
+    search: SearchIndex | None = None,
 ) -> JobRunner:
     """Return a job runner with every handler registered."""
     runner = JobRunner(session_factory=factory)
     runner.register(PURGE_SESSIONS, _purge_sessions)
+    if search is not None:
+        index = search
+        runner.register(
+            kb_indexing.INDEX_JOB,
+            lambda session, payload: kb_indexing.run_job(session, payload, index),
+        )
     ack_settings = AckSettings(
         mailbox=mailbox_config(settings) if settings else mailbox_config(Settings()),
         default_from=settings.mail_from if settings else "support@localhost",

@@ -161,7 +161,7 @@ class TestQueue:
         assert re.search(r"対応中 <span class=\"badge\">1</span>", page.text)
         only_open = client.get("/console/inbox?status=open").text
         assert f"/console/inbox/{second}" in only_open
-        assert f"/console/inbox/{first}\"" not in only_open
+        assert f'/console/inbox/{first}"' not in only_open
         by_text = client.get("/console/inbox", params={"q": "紛失"}).text
         assert f"/console/inbox/{first}" in by_text and f"/console/inbox/{second}" not in by_text
 
@@ -270,7 +270,12 @@ class TestConversation:
         ticket = deliver(world.factory, DONOR_MAIL, "件名", "本文")
         done = client.post(
             f"/console/inbox/{ticket}/work",
-            data={"csrf_token": csrf, "status": "in_progress", "assignee": "me", "tags": "配送, 至急"},
+            data={
+                "csrf_token": csrf,
+                "status": "in_progress",
+                "assignee": "me",
+                "tags": "配送, 至急",
+            },
             follow_redirects=False,
         )
         assert done.status_code == 303
