@@ -7,14 +7,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from support.config import Settings
-from support.console import auth_pages, dashboard, inbox_pages, org_pages
+from support.console import auth_pages, dashboard, inbox_pages, kb_pages, org_pages
 from support.console.compose import DirectoryCache
-from support.console.security import (
-    ConsoleHeadersMiddleware,
-    LoginRateLimitMiddleware,
-    LoginThrottle,
-)
+from support.console.security import ConsoleHeadersMiddleware, LoginRateLimitMiddleware
 from support.console.web import STATIC
+from support.ratelimit import TokenBucketLimiter
 
 LOGIN_PATHS = frozenset({"/console/login", "/api/auth/login", "/api/auth/token"})
 
@@ -22,8 +19,11 @@ LOGIN_PATHS = frozenset({"/console/login", "/api/auth/login", "/api/auth/token"}
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the console's pages, static files and security middleware on the app."""
     app.state.console_directory = DirectoryCache()
-    app.state.login_throttle = LoginThrottle(
-        limit=settings.login_rate_limit, window_seconds=settings.login_rate_window_seconds
+    # A burst of `login_rate_limit` attempts per address, refilled over the window: enough for
+    # people who mistype, not for guessing passwords (the per-account lockout stops the rest).
+    app.state.login_limiter = TokenBucketLimiter(
+        rate_per_second=settings.login_rate_limit / settings.login_rate_window_seconds,
+        burst=settings.login_rate_limit,
     )
     trusted = set(settings.trusted_proxies)
 
@@ -38,12 +38,12 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     app.add_middleware(
         LoginRateLimitMiddleware,
-        throttle=app.state.login_throttle,
+        limiter=app.state.login_limiter,
         paths=LOGIN_PATHS,
         address_of=address_of,
     )
     app.add_middleware(ConsoleHeadersMiddleware, hsts=settings.cookie_secure)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
-    for module in (auth_pages, inbox_pages, dashboard, org_pages):
+    for module in (auth_pages, inbox_pages, dashboard, kb_pages, org_pages):
         for router in module.ROUTERS:
             app.include_router(router)

@@ -19,8 +19,9 @@ from support.console.web import (
     see_other,
 )
 from support.db import utcnow
-from support.deps import SessionDep, SettingsDep
+from support.deps import SearchDep, SessionDep, SettingsDep
 from support.errors import BadInput
+from support.kb import service as kb_service
 from support.mail import guards, inbox
 from support.mail.parsing_html import sanitize_html
 from support.mail.schemas import DraftWrite
@@ -61,7 +62,7 @@ def queue(request: Request, actor: StaffActor, session: SessionDep) -> Response:
 
 
 def _conversation_context(
-    request: Request, session: Any, actor: Any, ticket_id: int, *, show_donor: bool
+    request: Request, session: Any, actor: Any, index: Any, ticket_id: int, *, show_donor: bool
 ) -> dict[str, Any]:
     conversation = inbox.read_conversation(session=session, actor=actor, ticket_id=ticket_id)
     work.touch_presence(session=session, actor=actor, ticket_id=ticket_id, activity="viewing")
@@ -78,6 +79,13 @@ def _conversation_context(
     inbound = [m for m in conversation.messages if m.direction == "inbound"]
     last = inbound[-1] if inbound else None
     subject = conversation.subject
+    faq = kb_service.suggest(
+        session=session,
+        index=index,
+        subject=subject,
+        text=last.text if last else None,
+        municipality=conversation.municipality_id,
+    )
     reply_subject = subject if subject.startswith(("Re:", "RE:")) else f"Re: {subject}"
     if f"[#{conversation.id}]" not in reply_subject:
         reply_subject = f"{reply_subject} [#{conversation.id}]"
@@ -98,6 +106,7 @@ def _conversation_context(
         "reply_to_id": last.id if last else None,
         "reply_subject": reply_subject[:998],
         "templates": compose.REPLY_TEMPLATES,
+        "faq": faq,
         "channels": overview.CHANNEL_LABELS,
         "flash": request.query_params.get("saved", ""),
     }
@@ -105,11 +114,13 @@ def _conversation_context(
 
 @router.get("/{ticket_id}")
 def conversation(
-    request: Request, ticket_id: TicketId, actor: StaffActor, session: SessionDep
+    request: Request, ticket_id: TicketId, actor: StaffActor, session: SessionDep, index: SearchDep
 ) -> Response:
     """Show a conversation; opening the donor panel (?panel=donor) is an audited read."""
     show_donor = request.query_params.get("panel") == "donor"
-    context = _conversation_context(request, session, actor, ticket_id, show_donor=show_donor)
+    context = _conversation_context(
+        request, session, actor, index, ticket_id, show_donor=show_donor
+    )
     return render(request, "conversation.html.j2", context)
 
 

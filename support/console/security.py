@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import math
-import threading
-import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from support.http import problem
+from support.ratelimit import TokenBucketLimiter, retry_after_header
 
 # No inline script or style anywhere, nothing from another origin, no framing of the console.
 CONSOLE_CSP = (
@@ -67,73 +64,25 @@ class ConsoleHeadersMiddleware:
         await self.app(scope, receive, decorated)
 
 
-class LoginThrottle:
-    """Failed logins per client address in a sliding window (bounded memory, thread-safe)."""
-
-    def __init__(
-        self,
-        *,
-        limit: int = 20,
-        window_seconds: float = 600.0,
-        max_addresses: int = 50_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        """Allow `limit` failures per address within `window_seconds`."""
-        self.limit = limit
-        self.window = window_seconds
-        self.max_addresses = max_addresses
-        self.clock = clock
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _recent(self, address: str, now: float) -> deque[float]:
-        entries = self._failures.get(address)
-        if entries is None:
-            return deque()
-        while entries and entries[0] <= now - self.window:
-            entries.popleft()
-        return entries
-
-    def retry_after(self, address: str) -> int | None:
-        """Return seconds to wait when the address is over the limit, else None."""
-        with self._lock:
-            now = self.clock()
-            entries = self._recent(address, now)
-            if len(entries) < self.limit:
-                return None
-            return max(1, math.ceil(entries[0] + self.window - now))
-
-    def failed(self, address: str) -> None:
-        """Count one failed login from the address."""
-        with self._lock:
-            now = self.clock()
-            entries = self._recent(address, now)
-            entries.append(now)
-            self._failures[address] = entries
-            self._failures.move_to_end(address)
-            while len(self._failures) > self.max_addresses:
-                self._failures.popitem(last=False)
-
-
 class LoginRateLimitMiddleware:
-    """Answer 429 to an address with too many failed logins, on every login path."""
+    """Answer 429 to an address that tries to log in too often, on every login path."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        throttle: LoginThrottle,
+        limiter: TokenBucketLimiter,
         paths: frozenset[str],
         address_of: Callable[[Scope], str | None],
     ) -> None:
-        """Watch POSTs to `paths`; a 401 or 423 answer counts as a failure."""
+        """Limit POSTs to `paths` per client address with the token bucket."""
         self.app = app
-        self.throttle = throttle
+        self.limiter = limiter
         self.paths = paths
         self.address_of = address_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse over-limit addresses before the password is even checked."""
+        """Refuse an over-limit address before its password is even checked."""
         if (
             scope["type"] != "http"
             or scope.get("method") != "POST"
@@ -142,9 +91,10 @@ class LoginRateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         address = self.address_of(scope) or "unknown"
-        wait = self.throttle.retry_after(address)
-        if wait is not None:
-            detail = f"ログインの失敗が続いています。{wait}秒後に再度お試しください"
+        wait = self.limiter.acquire(address)
+        if wait > 0:
+            seconds = retry_after_header(wait)
+            detail = f"ログインの試行が多すぎます。{seconds}秒後に再度お試しください"
             response: Response
             if str(scope.get("path", "")).startswith("/console/"):
                 from support.console.web import environment
@@ -160,13 +110,7 @@ class LoginRateLimitMiddleware:
                 response = HTMLResponse(html, status_code=429)
             else:
                 response = problem(429, code="too_many_logins", detail=detail)
-            response.headers["Retry-After"] = str(wait)
+            response.headers["Retry-After"] = seconds
             await response(scope, receive, send)
             return
-
-        async def watch(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] in (401, 423):
-                self.throttle.failed(address)
-            await send(message)
-
-        await self.app(scope, receive, watch)
+        await self.app(scope, receive, send)

@@ -415,3 +415,42 @@ class TestPartners:
 def _credentials(db: Database, role: RoleName) -> tuple[str, str]:
     user, password = make_user(db.factory, role)
     return user.username, password
+
+
+class TestKnowledgeBase:
+    def test_draft_publish_search_and_suggest_in_a_conversation(
+        self, client: TestClient, world: Database
+    ) -> None:
+        user, password = make_user(world.factory, RoleName.SUPERVISOR)
+        csrf = console_login(client, user.username, password)
+        fields = {
+            "csrf_token": csrf,
+            "title": "寄附金受領証明書を紛失した",
+            "answer_short": "再発行できます。寄附先の自治体にご連絡ください。",
+            "body": "寄附金受領証明書を紛失した場合は再発行します。",
+            "category": "受領証明書",
+            "tags": "受領証明書, 再発行",
+        }
+        bad = client.post("/console/kb/new", data={**fields, "answer_short": "https://x.example"})
+        assert bad.status_code == 422 and "URL" in bad.text
+        made = client.post("/console/kb/new", data=fields, follow_redirects=False)
+        assert made.status_code == 303
+        url = made.headers["location"]
+        page = client.get(url).text
+        assert "下書き" in page
+        version = re.search(r'name="version" value="(\d+)"', page)
+        assert version
+        stale = client.post(url, data={"csrf_token": csrf, "version": "99", "status": "published"})
+        assert stale.status_code == 409
+        published = client.post(
+            url, data={"csrf_token": csrf, "version": version.group(1), "status": "published"}
+        )
+        assert published.status_code == 200 and "公開中" in published.text
+        found = client.get("/console/kb", params={"q": "受領証明書 紛失"}).text
+        assert "寄附金受領証明書を紛失した" in found
+        # The in-memory index matches whole words: the words are spaced as a tokenizer would.
+        ticket = deliver(
+            world.factory, DONOR_MAIL, "受領証明書 紛失", "受領証明書 を 紛失 しました"
+        )
+        conversation = client.get(f"/console/inbox/{ticket}").text
+        assert 'data-text="再発行できます。' in conversation

@@ -88,6 +88,16 @@
     });
   });
 
+  for (const button of document.querySelectorAll(".faq-insert")) {
+    button.addEventListener("click", () => {
+      const body = form.elements.body;
+      const at = body.selectionStart ?? body.value.length;
+      body.value = body.value.slice(0, at) + button.dataset.text + body.value.slice(at);
+      body.focus();
+      typed();
+    });
+  }
+
   function beat() {
     jsonFetch("/console/api/inbox/" + ticket + "/presence", "PUT",
       { activity: drafting ? "drafting" : "viewing" })
