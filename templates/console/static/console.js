@@ -69,7 +69,7 @@
   }
 
   function typed() {
-    drafting = true;
+    if (!drafting) { drafting = true; beat(); }
     clearTimeout(timer);
     timer = setTimeout(check, 400);
   }
