@@ -21,6 +21,7 @@ from support.db import make_engine, make_session_factory, transaction
 from support.http import RequestContextMiddleware, install_error_handlers
 from support.kb.indexing import catch_up as kb_catch_up
 from support.kb.router import router as kb_router
+from support.mail.outbound_router import router as outbound_router
 from support.mail.router import router as inbox_router
 from support.migrations import current_heads
 from support.tickets.policy import default_policy_dir, load_policies
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     app.include_router(auth_router)
     app.include_router(tickets_router)
     app.include_router(inbox_router)
+    app.include_router(outbound_router)
     app.include_router(reports_router)
     app.include_router(kb_router)
     install_console(app, settings)

@@ -95,7 +95,7 @@ def smtp_sender(settings: Settings) -> MailSender | None:
 @click.option("--idle-seconds", default=1.0, show_default=True, type=click.FloatRange(0.01, 60))
 def worker(once: bool, idle_seconds: float) -> None:
     """Run background work: mail fetching (IDLE), acknowledgements, maintenance."""
-    from support.cli_mail import imap_fetcher
+    from support.cli_mail import imap_fetcher, sent_archive
     from support.db import make_engine, make_session_factory
     from support.mail.poller import build_pollers, start_pollers
     from support.worker import build_runner, schedule_maintenance
@@ -105,7 +105,13 @@ def worker(once: bool, idle_seconds: float) -> None:
     factory = make_session_factory(engine)
     from support.app import build_adapters
 
-    runner = build_runner(factory, settings, smtp_sender(settings), build_adapters(settings).search)
+    runner = build_runner(
+        factory,
+        settings,
+        smtp_sender(settings),
+        sent_archive(settings),
+        search=build_adapters(settings).search,
+    )
     if once:
         schedule_maintenance(factory)
         click.echo(f"ran {runner.run_until_idle()} jobs")

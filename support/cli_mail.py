@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from support.adapters.ports import MailFetcher
-from support.config import MailAccount
+from support.adapters.ports import MailFetcher, SentArchive
+from support.config import MailAccount, Settings
 
 log = logging.getLogger("support.cli")
 
@@ -27,6 +27,27 @@ def imap_fetcher(account: MailAccount) -> MailFetcher:
         ssl=account.security == "ssl",
         starttls=account.security == "starttls",
         move_to=account.move_to,
+    )
+
+
+def sent_archive(settings: Settings) -> SentArchive | None:
+    """Return the IMAP Sent folder of the configured account, or None without accounts."""
+    accounts = settings.mail_accounts
+    chosen = next((a for a in accounts if a.name == settings.sent_account), None)
+    if chosen is None and not settings.sent_account and accounts:
+        chosen = accounts[0]
+    if chosen is None:
+        return None
+    from support.adapters.imap import ImapMailFetcher
+
+    return ImapMailFetcher(
+        chosen.host,
+        chosen.port,
+        chosen.username,
+        chosen.password.get_secret_value(),
+        ssl=chosen.security == "ssl",
+        starttls=chosen.security == "starttls",
+        sent_folder=settings.sent_folder,
     )
 
 

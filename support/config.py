@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+RecipientKind = Literal["donor", "supplier", "municipality", "other"]
 
 
 class MailAccount(BaseModel):
@@ -77,6 +78,21 @@ class Settings(BaseSettings):
         default=None, description="Municipality policy files; empty: the bundled ones."
     )
     mail_batch_size: int = Field(default=100, ge=1, le=5000)
+    undo_seconds: int = Field(
+        default=60, ge=0, le=3600, description="How long approved mail waits before it is sent."
+    )
+    mail_iso2022jp_domains: list[str] = Field(
+        default_factory=lambda: ["docomo.ne.jp", "ezweb.ne.jp"],
+        description="Recipient domains (and their subdomains) sent ISO-2022-JP, not UTF-8.",
+    )
+    approval_required_for: list[RecipientKind] = Field(
+        default_factory=lambda: list[RecipientKind](["donor", "supplier", "other"]),
+        description="Recipient kinds whose mail needs a supervisor's approval.",
+    )
+    sent_account: str = Field(
+        default="", description="IMAP account (name) holding the Sent folder; empty: the first."
+    )
+    sent_folder: str = Field(default="Sent", min_length=1, max_length=200)
     report_font: Path | None = Field(
         default=None,
         description="TrueType font with Japanese glyphs embedded in PDF reports; empty: an "

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from support.adapters.ports import MailSender, SearchIndex
+from support.adapters.ports import MailSender, SearchIndex, SentArchive
 from support.auth import service as auth_service
 from support.config import Settings
 from support.db import transaction, utcnow
@@ -18,6 +18,9 @@ from support.kb import indexing as kb_indexing
 from support.mail.ack import AckSettings, send_ack
 from support.mail.config import mailbox_config
 from support.mail.fetch import SEND_ACK
+from support.mail.outbound import OutboundConfig
+from support.mail.sending import PERIODIC as OUTBOUND_PERIODIC
+from support.mail.sending import OutboundJobs
 from support.tickets.policy import default_policy_dir, load_policies
 from support.tickets.report_jobs import PERIODIC as REPORT_PERIODIC
 from support.tickets.report_jobs import ReportJobs
@@ -27,7 +30,11 @@ log = logging.getLogger(__name__)
 
 PURGE_SESSIONS = "auth.purge_expired_sessions"
 # Periodic jobs: kind -> interval. A kind is enqueued when no run of it is queued or recent.
-PERIODIC: dict[str, timedelta] = {PURGE_SESSIONS: timedelta(hours=1), **REPORT_PERIODIC}
+PERIODIC: dict[str, timedelta] = {
+    PURGE_SESSIONS: timedelta(hours=1),
+    **REPORT_PERIODIC,
+    **OUTBOUND_PERIODIC,
+}
 
 
 def _purge_sessions(session: Session, _payload: dict[str, Any]) -> None:
@@ -38,6 +45,7 @@ def build_runner(
     factory: sessionmaker[Session],
     settings: Settings | None = None,
     sender: MailSender | None = None,
+    archive: SentArchive | None = None,
     search: SearchIndex | None = None,
 ) -> JobRunner:
     """Return a job runner with every handler registered."""
@@ -80,6 +88,9 @@ def build_runner(
         font_path=chosen.report_font,
     )
     for kind, handler in reports.handlers().items():
+        runner.register(kind, handler)
+    outbound_jobs = OutboundJobs(sender, archive, OutboundConfig.from_settings(chosen))
+    for kind, handler in outbound_jobs.handlers().items():
         runner.register(kind, handler)
     return runner
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from support.adapters.ports import (
     FetchedMail,
@@ -131,8 +131,29 @@ class InMemoryMailSender:
         self.sent: list[OutgoingMail] = []
         self.fail_with: SendError | None = None
 
-    def send(self, mail: OutgoingMail) -> None:
+    def send(self, mail: OutgoingMail, *, before_data: Callable[[], None] | None = None) -> None:
         """Record the message, or raise the configured failure."""
+        if self.fail_with is not None and not self.fail_with.reached_server:
+            raise self.fail_with
+        if before_data is not None:
+            before_data()
         if self.fail_with is not None:
             raise self.fail_with
         self.sent.append(mail)
+
+
+class InMemorySentArchive:
+    """A Sent folder in memory: one copy per Message-ID."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, bytes] = {}
+        self.fail: bool = False
+
+    def append_sent(self, raw: bytes, *, message_id: str) -> bool:
+        """Keep the copy unless one with this Message-ID is there."""
+        if self.fail:
+            raise OSError("archive unavailable")
+        if message_id in self.messages:
+            return False
+        self.messages[message_id] = raw
+        return True

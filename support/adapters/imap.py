@@ -134,6 +134,7 @@ class ImapMailFetcher:
         max_attempts: int = 5,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        sent_folder: str = "Sent",
     ) -> None:
         """Configure the fetcher; nothing connects until the first call."""
         if ssl and starttls:
@@ -158,6 +159,7 @@ class ImapMailFetcher:
         self._max_attempts = max_attempts
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        self._sent_folder = sent_folder
         self._client: Any = None
         self._selected: str | None = None
         self._selected_flags: tuple[bytes, ...] = ()
@@ -245,6 +247,22 @@ class ImapMailFetcher:
                 "moved": self._move_to is not None,
             },
         )
+
+    def append_sent(self, raw: bytes, *, message_id: str) -> bool:
+        """Append a sent message to the Sent folder unless its Message-ID is already there."""
+        folder = self._sent_folder
+
+        def append(client: Any) -> bool:
+            if not client.folder_exists(folder):
+                client.create_folder(folder)
+            client.select_folder(folder, readonly=True)
+            self._selected = None  # the fetch folders are selected again when next used
+            if client.search(["HEADER", "Message-ID", message_id]):
+                return False
+            client.append(folder, raw, flags=[b"\\Seen"])
+            return True
+
+        return self._run("append", folder, append)
 
     def wait_for_new(self, folder: str, timeout: float) -> bool:
         """Block until the folder may hold new mail (IDLE, or a poll) or the timeout passes."""

@@ -6,7 +6,7 @@ one of these protocols.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -128,6 +128,18 @@ class SendError(Exception):
 class MailSender(Protocol):
     """Hands messages to the outbound mail server."""
 
-    def send(self, mail: OutgoingMail) -> None:
-        """Send one message; raise SendError on failure."""
+    def send(self, mail: OutgoingMail, *, before_data: Callable[[], None] | None = None) -> None:
+        """Send one message; raise SendError on failure.
+
+        `before_data` is called once the server accepted the envelope, just before DATA: a
+        failure before it is proof that the message was not delivered.
+        """
+        ...
+
+
+class SentArchive(Protocol):
+    """Keeps a copy of each sent message (the IMAP Sent folder)."""
+
+    def append_sent(self, raw: bytes, *, message_id: str) -> bool:
+        """Store one sent message unless a copy with this Message-ID is there; True if added."""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Callable
 from typing import Literal
 
 import aiosmtplib
@@ -14,6 +15,10 @@ from support.adapters.ports import OutgoingMail, SendError
 log = logging.getLogger(__name__)
 
 Security = Literal["starttls", "ssl", "none"]
+
+
+class _DataRefused(aiosmtplib.SMTPResponseException):
+    """The server answered the DATA with a refusal code."""
 
 
 class SmtpMailSender:
@@ -38,7 +43,7 @@ class SmtpMailSender:
         self.timeout = timeout
         self.tls_context = tls_context
 
-    async def _send(self, mail: OutgoingMail) -> None:
+    async def _send(self, mail: OutgoingMail, before_data: Callable[[], None] | None) -> None:
         client = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -51,17 +56,50 @@ class SmtpMailSender:
         )
         await client.connect()
         try:
-            await client.sendmail(mail.envelope_from, list(mail.recipients), mail.data)
+            if before_data is None:
+                await client.sendmail(mail.envelope_from, list(mail.recipients), mail.data)
+            else:
+                await self._envelope_then_data(client, mail, before_data)
         finally:
             try:
                 await client.quit()
-            except aiosmtplib.SMTPException:
+            except (aiosmtplib.SMTPException, OSError):
+                # After an accepted DATA a failed QUIT changes nothing: the mail is sent.
                 client.close()
 
-    def send(self, mail: OutgoingMail) -> None:
+    @staticmethod
+    async def _envelope_then_data(
+        client: aiosmtplib.SMTP, mail: OutgoingMail, before_data: Callable[[], None]
+    ) -> None:
+        # The same steps as sendmail(), split so that the caller can record, before DATA,
+        # that everything so far failed or succeeded without delivering anything.
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        await client.mail(mail.envelope_from)
+        refused: list[aiosmtplib.SMTPRecipientRefused] = []
+        for recipient in mail.recipients:
+            try:
+                await client.rcpt(recipient)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                refused.append(exc)
+        if len(refused) == len(mail.recipients):
+            await client.rset()
+            if any(r.code < 500 for r in refused):
+                raise _DataRefused(min(r.code for r in refused), "recipients refused for now")
+            raise aiosmtplib.SMTPRecipientsRefused(refused)
+        before_data()
+        try:
+            await client.data(mail.data)
+        except aiosmtplib.SMTPResponseException as exc:
+            # A refusal of the DATA itself: nothing was delivered, the server said so.
+            raise _DataRefused(exc.code, exc.message) from exc
+
+    def send(self, mail: OutgoingMail, *, before_data: Callable[[], None] | None = None) -> None:
         """Send one message; map SMTP failures to transient or permanent SendErrors."""
         try:
-            asyncio.run(self._send(mail))
+            asyncio.run(self._send(mail, before_data))
+        except _DataRefused as exc:
+            raise SendError(f"SMTP {exc.code}", permanent=500 <= exc.code < 600) from exc
         except aiosmtplib.SMTPResponseException as exc:
             permanent = 500 <= exc.code < 600
             raise SendError(f"SMTP {exc.code}", permanent=permanent) from exc

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from support.auth import audit
 from support.auth.actor import Actor
 from support.errors import BadInput, NotFound
+from support.mail import approval
 from support.mail.models import MailAttachment, MailDraft, MailMessage, MailRaw
 from support.mail.parsing import parse_message
 from support.mail.schemas import (
@@ -122,6 +123,7 @@ def _message_read(message: MailMessage, attachments: Sequence[MailAttachment]) -
         html=message.html,
         is_auto=message.is_auto,
         auto_kind=message.auto_kind,
+        send_status=message.send_status,
         parse_failed=message.parse_failed,
         bounced=message.bounced,
         problems=message.problems,
@@ -275,6 +277,7 @@ def save_draft(
         target = session.get(MailMessage, data.in_reply_to_id)
         if target is None or target.ticket_id != ticket.id:
             raise BadInput("返信先のメッセージはこの会話のものを指定してください")
+    before: tuple[object, ...] | None = None
     if draft_id is None:
         draft = MailDraft(ticket_id=ticket.id, author_id=actor.user_id, status="draft")
         session.add(draft)
@@ -283,6 +286,8 @@ def save_draft(
         if found is None or found.ticket_id != ticket.id:
             raise NotFound()
         draft = found
+        approval.guard_edit(draft)
+        before = approval.content_of(draft)
     draft.to_addrs = [str(a) for a in data.to]
     draft.cc_addrs = [str(a) for a in data.cc]
     draft.bcc_addrs = [str(a) for a in data.bcc]
@@ -290,6 +295,9 @@ def save_draft(
     draft.body = data.body
     draft.in_reply_to_id = data.in_reply_to_id
     draft.based_on_version = ticket.thread_version
+    if before is not None:
+        # Any change to an approved or submitted message voids its approval.
+        approval.void_if_changed(session=session, actor=actor, draft=draft, before=before)
     work.touch_presence(session=session, actor=actor, ticket_id=ticket.id, activity="drafting")
     session.flush()
     channels.record_event(

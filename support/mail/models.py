@@ -125,3 +125,84 @@ class MailDraft(Base):
     based_on_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class MailDraftAttachment(Base):
+    """A file attached to a reply draft; part of what an approval is bound to."""
+
+    __tablename__ = "mail_draft_attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_id: Mapped[int] = mapped_column(
+        ForeignKey("mail_drafts.id", ondelete="CASCADE"), index=True
+    )
+    filename: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class MailApproval(Base):
+    """One request to approve a draft, bound to the SHA-256 of the exact message submitted.
+
+    `decision`: pending, approved, rejected, voided (the message changed or was pulled back),
+    or not_required (the policy let it go without a supervisor; kept for the diff history).
+    """
+
+    __tablename__ = "mail_approvals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_id: Mapped[int] = mapped_column(
+        ForeignKey("mail_drafts.id", ondelete="CASCADE"), index=True
+    )
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_hash: Mapped[str] = mapped_column(String(64))
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    findings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    required: Mapped[bool] = mapped_column(Boolean, default=True)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    decision: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    submitted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    comment: Mapped[str | None] = mapped_column(Text)
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    override_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class MailSend(Base):
+    """The sending of one approved draft: undo window, attempts, fate. At most once.
+
+    `status`: scheduled (waiting out the undo window or a retry), pulled_back, voided,
+    sending (attempt committed, DATA not begun: provably not delivered), transmitting (DATA
+    begun: fate unknown if we crash), sent, failed (permanent refusal), in_doubt.
+    """
+
+    __tablename__ = "mail_sends"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    draft_id: Mapped[int] = mapped_column(
+        ForeignKey("mail_drafts.id", ondelete="CASCADE"), index=True
+    )
+    approval_id: Mapped[int] = mapped_column(ForeignKey("mail_approvals.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_hash: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    status: Mapped[str] = mapped_column(String(12), default="scheduled", index=True)
+    send_after: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    # The bytes of the first attempt, resent unchanged on a retry; moved to MailRaw once sent.
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    charset: Mapped[str | None] = mapped_column(String(20))
+    job_id: Mapped[int | None] = mapped_column(Integer)
+    outbound_id: Mapped[int | None] = mapped_column(ForeignKey("mail_messages.id"))
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution: Mapped[str | None] = mapped_column(String(12))

@@ -55,6 +55,9 @@ class MessageRead(BaseModel):
     html: str | None
     is_auto: bool
     auto_kind: str | None
+    send_status: str | None = Field(
+        default=None, description="Outbound only: sending, sent, failed or in_doubt."
+    )
     parse_failed: bool
     bounced: bool
     problems: list[str]

@@ -6,7 +6,7 @@ from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from support.db import utcnow
@@ -293,3 +293,44 @@ def organisations(
         for s in session.scalars(select(Supplier).order_by(Supplier.id))
     ]
     return municipalities, suppliers
+
+
+def ticket_order_nos(*, session: Session, ticket_id: int) -> list[str]:
+    """Return the order numbers of the orders a ticket is about (linked or its own order)."""
+    ticket = session.get(Ticket, ticket_id)
+    linked = select(TicketOrder.order_id).where(TicketOrder.ticket_id == ticket_id)
+    query = select(Order.order_no).where(Order.id.in_(linked))
+    if ticket is not None and ticket.order_id is not None:
+        query = select(Order.order_no).where(Order.id.in_(linked) | (Order.id == ticket.order_id))
+    return sorted(set(session.scalars(query)))
+
+
+def directory_fingerprint(*, session: Session) -> tuple[object, ...]:
+    """Return counts and last changes of donors, orders and organisations (cache validation)."""
+    parts: list[object] = []
+    for model in (Donor, Order, Donation, Supplier, Municipality):
+        count, latest = session.execute(
+            select(func.count(), func.max(model.updated_at)).select_from(model)
+        ).one()
+        parts += [count, latest]
+    return tuple(parts)
+
+
+def donor_contact(*, session: Session, donor_id: str | None) -> tuple[str, str | None] | None:
+    """Return a donor's (name, e-mail), or None; the caller audits the read."""
+    if donor_id is None:
+        return None
+    donor = session.get(Donor, donor_id)
+    return (donor.name, donor.email) if donor else None
+
+
+def donation_nos_of_orders(*, session: Session, order_nos: Collection[str]) -> list[str]:
+    """Return the donation numbers of the given orders."""
+    if not order_nos:
+        return []
+    query = (
+        select(Donation.donation_no)
+        .join(Order, Order.donation_id == Donation.id)
+        .where(Order.order_no.in_(list(order_nos)))
+    )
+    return sorted(set(session.scalars(query)))
