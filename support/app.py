@@ -24,6 +24,7 @@ from support.kb.router import router as kb_router
 from support.mail.outbound_router import router as outbound_router
 from support.mail.router import router as inbox_router
 from support.migrations import current_heads
+from support.tickets.complaint_router import router as complaints_router
 from support.tickets.policy import default_policy_dir, load_policies
 from support.tickets.report_router import router as reports_router
 from support.tickets.router import router as tickets_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     app.include_router(reports_router)
     app.include_router(kb_router)
     install_console(app, settings)
+    app.include_router(complaints_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

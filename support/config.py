@@ -93,6 +93,13 @@ class Settings(BaseSettings):
         default="", description="IMAP account (name) holding the Sent folder; empty: the first."
     )
     sent_folder: str = Field(default="Sent", min_length=1, max_length=200)
+    fax_gateway: str = Field(
+        default="",
+        description="Mail-to-fax address for supplier notices, e.g. {fax}@fax.example.jp.",
+    )
+    sla_escalation_to: list[str] = Field(
+        default_factory=list, description="Supervisors' addresses mailed when an SLA breaches."
+    )
     report_font: Path | None = Field(
         default=None,
         description="TrueType font with Japanese glyphs embedded in PDF reports; empty: an "

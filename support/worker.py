@@ -21,10 +21,13 @@ from support.mail.fetch import SEND_ACK
 from support.mail.outbound import OutboundConfig
 from support.mail.sending import PERIODIC as OUTBOUND_PERIODIC
 from support.mail.sending import OutboundJobs
+from support.tickets.complaint_jobs import PERIODIC as COMPLAINT_PERIODIC
+from support.tickets.complaint_jobs import ComplaintJobs
 from support.tickets.policy import default_policy_dir, load_policies
 from support.tickets.report_jobs import PERIODIC as REPORT_PERIODIC
 from support.tickets.report_jobs import ReportJobs
 from support.tickets.report_mail import ReportMailSettings
+from support.tickets.supplier_notice import NoticeSettings
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ PERIODIC: dict[str, timedelta] = {
     PURGE_SESSIONS: timedelta(hours=1),
     **REPORT_PERIODIC,
     **OUTBOUND_PERIODIC,
+    **COMPLAINT_PERIODIC,
 }
 
 
@@ -91,6 +95,13 @@ def build_runner(
         runner.register(kind, handler)
     outbound_jobs = OutboundJobs(sender, archive, OutboundConfig.from_settings(chosen))
     for kind, handler in outbound_jobs.handlers().items():
+        runner.register(kind, handler)
+    complaints = ComplaintJobs(
+        sender=sender,
+        notices=NoticeSettings(mail=reports.mail, fax_gateway=chosen.fax_gateway),
+        escalate_to=chosen.sla_escalation_to,
+    )
+    for kind, handler in complaints.handlers().items():
         runner.register(kind, handler)
     return runner
 

@@ -193,6 +193,8 @@ def _store(session: Session, items: Sequence[Inbound]) -> None:
                 ticket=_ticket(item),
                 order_ids=item.order_ids,
                 reopen=not item.parsed.is_auto and not item.is_loop,
+                from_addr=item.parsed.from_addr,
+                references=[*item.parsed.references, item.parsed.in_reply_to or ""],
             )
         item.stored = _message(item)
     session.add_all([item.stored for item in items if item.stored is not None])

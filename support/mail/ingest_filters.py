@@ -125,6 +125,8 @@ def _may_join(lookups: BatchLookups, slot: TicketSlot, item: Inbound) -> bool:
     if ticket is not None and ticket.donor_id is not None and item.donor_id is not None:
         return ticket.donor_id == item.donor_id
     sender = item.parsed.from_addr
+    if sender is not None and ticket is not None and lookups.is_supplier_of(ticket, sender):
+        return True  # the supplier answering the complaint we forwarded to it
     return sender is not None and lookups.sender_wrote_in(slot, sender)
 
 

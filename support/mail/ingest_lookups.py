@@ -147,12 +147,16 @@ class BatchLookups:
         for ids in _chunks(list(newest.values())):
             owners = select(MailMessage.id, MailMessage.ticket_id).where(MailMessage.id.in_(ids))
             ticket_of.update((row.id, row.ticket_id) for row in self.session.execute(owners))
-        slots = self.slots_for(ticket_of.values())
-        return {
-            message_id: (rank, slots[ticket_of[rank]])
+        # Replies to our supplier notices (not stored as mail) thread by the notice's id.
+        notices = tickets.tickets_by_notice_ids(session=self.session, message_ids=wanted)
+        slots = self.slots_for([*ticket_of.values(), *notices.values()])
+        threads = {m: (0, slots[t]) for m, t in notices.items() if t in slots}
+        threads.update(
+            (message_id, (rank, slots[ticket_of[rank]]))
             for message_id, rank in newest.items()
             if ticket_of.get(rank) in slots
-        }
+        )
+        return threads
 
     def slots_for(self, ticket_ids: Collection[int]) -> dict[int, TicketSlot]:
         """Return the conversation of each stored ticket id (following merges), loading once."""
@@ -179,6 +183,10 @@ class BatchLookups:
             MailMessage.ticket_id == slot.ticket.id, MailMessage.from_addr == sender
         )
         return self.session.scalar(query.limit(1)) is not None
+
+    def is_supplier_of(self, ticket: Ticket, sender: str) -> bool:
+        """Return True when the address is the ticket's supplier's."""
+        return tickets.is_supplier_address(session=self.session, ticket=ticket, address=sender)
 
     def outbound_among(self, message_ids: Sequence[str]) -> MailMessage | None:
         """Return our newest outbound mail with one of these Message-IDs (a bounce's cause)."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from support.db import utcnow
+from support.tickets import intake, sla_track, supplier_notice
 from support.tickets.models import (
     Donation,
     Donor,
@@ -17,10 +18,12 @@ from support.tickets.models import (
     Order,
     Supplier,
     Ticket,
-    TicketEvent,
     TicketOrder,
 )
 from support.tickets.status import TicketStatus
+
+# Re-exported: mail and ivr record timeline events through channels.
+from support.tickets.timeline import record_event as record_event
 
 _REOPEN_FROM = {TicketStatus.REPLIED.value, TicketStatus.CLOSED.value}
 # Bound parameters per IN (...) list: well inside SQLite's and PostgreSQL's limits.
@@ -147,18 +150,6 @@ def resolve_merged(*, session: Session, ticket_id: int) -> Ticket | None:
     return ticket
 
 
-def record_event(
-    *,
-    session: Session,
-    ticket_id: int,
-    kind: str,
-    actor_id: int | None = None,
-    detail: dict[str, Any] | None = None,
-) -> None:
-    """Append an entry to a ticket's timeline."""
-    session.add(TicketEvent(ticket_id=ticket_id, kind=kind, actor_id=actor_id, detail=detail or {}))
-
-
 def _link_orders(session: Session, ticket: Ticket, order_ids: Sequence[int], source: str) -> None:
     if not order_ids:
         return
@@ -186,63 +177,61 @@ def open_from_channel(
     municipality_id: str | None,
     order_ids: Sequence[int] = (),
 ) -> Ticket:
-    """Open a ticket for something that arrived by a channel."""
+    """Open a ticket for something that arrived by a channel (see intake.open_ticket)."""
     spec = ChannelTicket(channel, subject, donor_id, municipality_id, order_ids)
     return open_many_from_channel(session=session, specs=[spec])[0]
 
 
 def open_many_from_channel(*, session: Session, specs: Sequence[ChannelTicket]) -> list[Ticket]:
     """Open one ticket per spec with a single flush (ids assigned), orders linked, events added."""
-    now = utcnow()
+    # Orders that vanished meanwhile are dropped rather than failing a whole mail batch. A
+    # mail sent to one city's address about another city's order belongs to the order's city.
     wanted = {order_id for spec in specs for order_id in spec.order_ids}
-    orders: dict[int, tuple[str, str]] = {}
+    known: dict[int, str] = {}
     for chunk in _chunks(wanted):
-        query = select(Order.id, Order.supplier_id, Order.municipality_id).where(
-            Order.id.in_(chunk)
-        )
-        orders.update(
-            (row.id, (row.supplier_id, row.municipality_id)) for row in session.execute(query)
-        )
-    tickets = []
-    for spec in specs:
-        linked = list(dict.fromkeys(o for o in spec.order_ids if o in orders))
-        first = orders[linked[0]] if linked else None
-        tickets.append(
-            Ticket(
-                subject=spec.subject,
+        query = select(Order.id, Order.municipality_id).where(Order.id.in_(chunk))
+        known.update((row.id, row.municipality_id) for row in session.execute(query))
+    return intake.open_tickets(
+        session=session,
+        intakes=[
+            intake.TicketIntake(
                 channel=spec.channel,
-                status=TicketStatus.OPEN.value,
+                subject=spec.subject,
                 donor_id=spec.donor_id,
-                municipality_id=spec.municipality_id or (first[1] if first else None),
-                order_id=linked[0] if linked else None,
-                supplier_id=first[0] if first else None,
-                category="その他",
-                priority="normal",
-                last_activity_at=now,
-                thread_version=1,
+                municipality_id=_city_of(spec, known),
+                order_ids=[o for o in spec.order_ids if o in known],
             )
-        )
-    session.add_all(tickets)
-    session.flush()
-    for spec, ticket in zip(specs, tickets, strict=True):
-        for order_id in dict.fromkeys(o for o in spec.order_ids if o in orders):
-            session.add(TicketOrder(ticket_id=ticket.id, order_id=order_id, source=spec.channel))
-        record_event(
-            session=session, ticket_id=ticket.id, kind="opened", detail={"channel": spec.channel}
-        )
-    return tickets
+            for spec in specs
+        ],
+    )
+
+
+def _city_of(spec: ChannelTicket, order_cities: dict[int, str]) -> str | None:
+    linked = [o for o in spec.order_ids if o in order_cities]
+    return order_cities[linked[0]] if linked else spec.municipality_id
 
 
 def note_inbound(
-    *, session: Session, ticket: Ticket, order_ids: Sequence[int] = (), reopen: bool = True
+    *,
+    session: Session,
+    ticket: Ticket,
+    order_ids: Sequence[int] = (),
+    reopen: bool = True,
+    from_addr: str | None = None,
+    references: Sequence[str] = (),
 ) -> None:
-    """Record a new inbound message on a ticket: activity, orders, and reopening if answered."""
+    """Record a new inbound message on a ticket: activity, orders, a supplier's reply, and
+    reopening if answered."""
     ticket.last_activity_at = utcnow()
     ticket.thread_version = (ticket.thread_version or 0) + 1
     _link_orders(session, ticket, order_ids, "mail")
+    supplier_notice.note_supplier_reply(
+        session=session, ticket=ticket, from_addr=from_addr, references=references
+    )
     if reopen and ticket.status in _REOPEN_FROM:
         previous = ticket.status
         ticket.status = TicketStatus.OPEN.value
+        sla_track.reopened(ticket)
         record_event(
             session=session, ticket_id=ticket.id, kind="reopened", detail={"from": previous}
         )
@@ -334,3 +323,13 @@ def donation_nos_of_orders(*, session: Session, order_nos: Collection[str]) -> l
         .where(Order.order_no.in_(list(order_nos)))
     )
     return sorted(set(session.scalars(query)))
+
+
+def tickets_by_notice_ids(*, session: Session, message_ids: Collection[str]) -> dict[str, int]:
+    """Map Message-IDs of our supplier notices to their tickets (replies thread by them)."""
+    return supplier_notice.tickets_by_notice_ids(session=session, message_ids=message_ids)
+
+
+def is_supplier_address(*, session: Session, ticket: Ticket, address: str) -> bool:
+    """Return True when the address is the ticket's supplier's."""
+    return supplier_notice.is_supplier_address(session=session, ticket=ticket, address=address)

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from support.db import Base, UtcDateTime, utcnow
@@ -123,7 +134,20 @@ class Ticket(Base):
     """A case (inquiry or complaint) from any channel; a mail conversation is a ticket."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_status_activity", "status", "last_activity_at"),)
+    __table_args__ = (
+        Index("ix_tickets_status_activity", "status", "last_activity_at"),
+        # The operator queue: one municipality's tickets of one status, soonest SLA due first,
+        # and (partial) all its tickets not yet closed, in the same order.
+        Index("ix_tickets_queue", "municipality_id", "status", "sla_due_at", "id"),
+        Index(
+            "ix_tickets_open_queue",
+            "municipality_id",
+            "sla_due_at",
+            "id",
+            postgresql_where=text("status <> 'closed'"),
+            sqlite_where=text("status <> 'closed'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subject: Mapped[str] = mapped_column(String(300))
@@ -143,6 +167,29 @@ class Ticket(Base):
     last_activity_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # Bumped by every inbound message and note, so a reply begun before them can be refused.
     thread_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Idempotency key of the channel that opened it (e.g. "twilio:CA..."): opened once.
+    external_ref: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # The number a phone or voicemail came from (personal data: staff only, never logged).
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    callback_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # SLA (tickets.sla): the dues, when they were met, and the next due the queue sorts by.
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    first_response_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sla_due_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    sla_state: Mapped[str] = mapped_column(String(10), default="ok")
+    # The next instant the SLA check must look at this ticket (a warning or a breach is due).
+    sla_alert_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    # Alerts already raised, e.g. "first_response:warning": each is raised once.
+    sla_alerts: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Liability and cost bearer as confirmed by a person (the policy only suggests).
+    carrier_at_fault: Mapped[bool | None] = mapped_column(Boolean)
+    liability_bearer: Mapped[str | None] = mapped_column(String(20))
+    liability_covers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    liability_note: Mapped[str | None] = mapped_column(Text)
+    liability_confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    liability_confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class TicketOrder(Base):
@@ -191,6 +238,31 @@ class TicketEvent(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SupplierNotice(Base):
+    """A complaint forwarded to its supplier (mail or mail-to-fax), sent at most once."""
+
+    __tablename__ = "supplier_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    supplier_id: Mapped[str] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(10))  # "mail" or "fax"
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    # Our Message-ID: the supplier's reply threads back onto the ticket through it.
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    # Whether the donor's name and address were included (only for a re-delivery).
+    includes_address: Mapped[bool] = mapped_column(Boolean, default=False)
+    # queued -> sending -> sent; "in_doubt" when the server may have it, "failed" when refused.
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    replied_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class TicketPresence(Base):

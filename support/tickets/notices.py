@@ -25,13 +25,13 @@ from support.adapters.ports import MailSender, OutgoingMail
 from support.calendar import JST
 from support.db import utcnow
 from support.jobs import Job, enqueue
-from support.tickets.channels import record_event
 from support.tickets.models import Donor, GiftItem, Order, Supplier, Ticket, TicketTag
 from support.tickets.policy import MunicipalityPolicy, default_policy_dir, load_policies
 from support.tickets.report_mail import ReportMailSettings, build_mail, send_once
 from support.tickets.report_models import MunicipalityNotice
 from support.tickets.report_redact import redact
 from support.tickets.report_render import render_text
+from support.tickets.timeline import record_event
 
 log = logging.getLogger(__name__)
 

@@ -42,10 +42,9 @@ from support.tickets.models import (
 from support.tickets.policy import CATEGORIES, Category, MunicipalityPolicy
 from support.tickets.report_models import MunicipalityNotice
 from support.tickets.report_redact import redact
+from support.tickets.sla_track import RESPONSE_KINDS
 from support.tickets.status import STATUS_LABELS, TicketStatus
 
-# Timeline kinds that are a response to the donor (automatic acknowledgements are not).
-RESPONSE_KINDS = frozenset({"reply_sent", "first_response", "phone_response"})
 CATEGORY_ORDER: tuple[str, ...] = Category.__args__  # type: ignore[attr-defined]
 SUMMARY_LENGTH = 80
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")

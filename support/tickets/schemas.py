@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from support.tickets.masking import normalise_phone
+from support.tickets.policy import Category
 
 T = TypeVar("T")
 
@@ -133,11 +134,14 @@ class TicketCreate(BaseModel):
     model_config = _STRICT
 
     subject: str = Field(min_length=1, max_length=300)
-    category: str = Field(default="その他", max_length=30)
+    category: Category = "その他"
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
     channel: str = Field(default="operator", pattern=r"^(mail|phone|ivr|web|operator)$")
     municipality_id: str | None = Field(default=None, max_length=40)
     donor_id: str | None = Field(default=None, max_length=40)
     order_id: int | None = None
+    order_ids: list[int] = Field(default_factory=list, max_length=50)
+    description: str | None = Field(default=None, max_length=10_000)
 
 
 class TicketRead(BaseModel):
@@ -159,6 +163,13 @@ class TicketRead(BaseModel):
     merged_into_id: int | None
     created_at: datetime
     last_activity_at: datetime
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    sla_due_at: datetime | None = None
+    sla_state: str = "ok"
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    callback_due_at: datetime | None = None
 
 
 class Page(BaseModel, Generic[T]):

@@ -12,7 +12,7 @@ from support.auth import audit
 from support.auth.actor import Actor
 from support.auth.models import RoleName
 from support.errors import BadInput, NotFound
-from support.tickets import notices, scope
+from support.tickets import intake, scope
 from support.tickets.masking import mask_email, mask_name, mask_phone, prefecture_of
 from support.tickets.models import (
     Donation,
@@ -31,7 +31,6 @@ from support.tickets.schemas import (
     SupplierOrderRead,
     TicketCreate,
 )
-from support.tickets.status import TicketStatus
 
 
 def _count(session: Session, query: Select[*tuple[Any, ...]]) -> int:
@@ -241,44 +240,33 @@ def list_orders(
 
 
 def create_ticket(*, session: Session, actor: Actor, data: TicketCreate) -> Ticket:
-    """Open a ticket by hand, linked to a donor and order the operator may see."""
+    """Open a ticket by hand, linked to a donor and orders the operator may see."""
     scope.require_staff(actor)
-    municipality_id = data.municipality_id
-    supplier_id = None
-    if data.order_id is not None:
-        order = session.get(Order, data.order_id)
+    order_ids = list(dict.fromkeys([*([data.order_id] if data.order_id else []), *data.order_ids]))
+    donor_id = data.donor_id
+    for order_id in order_ids:
+        order = session.get(Order, order_id)
         if order is None:
             raise BadInput("指定された注文は存在しません")
-        if data.donor_id is not None and data.donor_id != order.donor_id:
+        if donor_id is not None and donor_id != order.donor_id:
             raise BadInput("注文の寄附者と指定された寄附者が一致しません")
-        if municipality_id is not None and municipality_id != order.municipality_id:
-            raise BadInput("注文の自治体と指定された自治体が一致しません")
-        municipality_id = order.municipality_id
-        supplier_id = order.supplier_id
-        donor_id: str | None = order.donor_id
-    else:
-        donor_id = data.donor_id
-        if donor_id is not None and session.get(Donor, donor_id) is None:
-            raise BadInput("指定された寄附者は存在しません")
-    if municipality_id is None:
+        donor_id = order.donor_id
+    if data.municipality_id is None and not order_ids:
         raise BadInput("自治体または注文を指定してください")
-    if session.get(Municipality, municipality_id) is None:
-        raise BadInput("指定された自治体は存在しません")
-    ticket = Ticket(
-        subject=data.subject,
-        category=data.category,
-        channel=data.channel,
-        status=TicketStatus.OPEN.value,
-        municipality_id=municipality_id,
-        donor_id=donor_id,
-        order_id=data.order_id,
-        supplier_id=supplier_id,
-        created_by=actor.user_id,
+    return intake.open_ticket(
+        session=session,
+        intake=intake.TicketIntake(
+            channel=data.channel,
+            subject=data.subject,
+            category=data.category,
+            priority=data.priority,
+            municipality_id=data.municipality_id,
+            donor_id=donor_id,
+            order_ids=order_ids,
+            description=data.description,
+            actor_id=actor.user_id,
+        ),
     )
-    session.add(ticket)
-    session.flush()
-    notices.flag_if_serious(session=session, ticket=ticket, tags=())
-    return ticket
 
 
 def read_ticket(*, session: Session, actor: Actor, ticket_id: int) -> Ticket:

@@ -1,11 +1,11 @@
 """SLA standing of tickets in a queue: per-row dues and states, and states as SQL filters.
 
-A ticket's clocks start at its creation. The first-response clock runs until a response to the
-donor is on its timeline (the kinds the monthly report counts); the resolution clock runs while
-the ticket is open, in progress or awaiting approval. A replied ticket waits on the donor: its
-clock is paused (``paused``); a closed one has none. Filtering by state must work over 100,000
-open tickets, so a state becomes, per category, "created before the instant whose business
-time until now reaches the target": one comparison on ``created_at`` per category.
+The dues are stored on the ticket (`tickets.sla_track`: `sla_due_at` is the running clock's
+due). Breached is "due passed": one indexed comparison. Warning is the running clock's last
+quarter, which begins at "created before the instant whose business time until now is three
+quarters of the target": one comparison on ``created_at`` per category. Tickets stored before
+the dues existed (no `sla_due_at`) are judged by the same cut-off at full target. A replied
+ticket waits on the donor (``paused``); a closed one has no clock (``none``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, and_, exists, false, not_, or_, select
+from sqlalchemy import ColumnElement, and_, false, not_, or_, select
 from sqlalchemy.orm import Session
 
 from support.calendar import BusinessCalendar
-from support.tickets.models import Ticket, TicketEvent
-from support.tickets.reports import RESPONSE_KINDS
-from support.tickets.sla import DEFAULT_TARGETS, DEFAULT_WARNING_FRACTION, SlaTarget, clock_for
+from support.tickets import sla_track
+from support.tickets.models import Ticket
+from support.tickets.sla import DEFAULT_TARGETS, DEFAULT_WARNING_FRACTION, SlaTarget
 from support.tickets.status import TicketStatus
 
 QueueSlaState = Literal["breached", "warning", "ok", "paused", "none"]
@@ -39,7 +39,6 @@ RUNNING = (
     TicketStatus.AWAITING_APPROVAL.value,
 )
 _MAX_DAYS_BACK = 3660
-_SEVERITY = {"met": 0, "ok": 1, "warning": 2, "breached": 3}
 
 
 @dataclass(frozen=True)
@@ -73,11 +72,7 @@ def business_start_before(calendar: BusinessCalendar, end: datetime, amount: tim
 
 
 def _responded() -> ColumnElement[bool]:
-    return exists(
-        select(TicketEvent.id).where(
-            TicketEvent.ticket_id == Ticket.id, TicketEvent.kind.in_(RESPONSE_KINDS)
-        )
-    )
+    return Ticket.first_response_at.is_not(None)
 
 
 def _past(
@@ -126,7 +121,10 @@ def sla_condition(
         return Ticket.status == TicketStatus.REPLIED.value
     if state == "none":
         return Ticket.status == TicketStatus.CLOSED.value
-    breached = _past(calendar, now, targets, 1.0)
+    breached = or_(
+        Ticket.sla_due_at <= now,
+        and_(Ticket.sla_due_at.is_(None), _past(calendar, now, targets, 1.0)),
+    )
     if state == "breached":
         return and_(running, breached)
     warned = _past(calendar, now, targets, 1.0 - warning_fraction)
@@ -137,51 +135,33 @@ def sla_condition(
     return false()
 
 
-def responded_tickets(*, session: Session, ticket_ids: Collection[int]) -> dict[int, datetime]:
-    """Map each ticket that had a response to the donor to the first response's instant."""
-    if not ticket_ids:
-        return {}
-    first: dict[int, datetime] = {}
-    for ticket_id, at in session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.occurred_at)
-        .where(TicketEvent.ticket_id.in_(list(ticket_ids)), TicketEvent.kind.in_(RESPONSE_KINDS))
-        .order_by(TicketEvent.occurred_at)
-    ):
-        first.setdefault(ticket_id, at)
-    return first
-
-
 def sla_views(
     *,
-    session: Session,
     tickets: Collection[Ticket],
     now: datetime,
     calendar: BusinessCalendar | None = None,
-    targets: Mapping[str, SlaTarget] = DEFAULT_TARGETS,
+    warning_fraction: float = DEFAULT_WARNING_FRACTION,
 ) -> dict[int, SlaView]:
-    """Return each ticket's SLA standing at `now` (one query for the page)."""
-    calendar = calendar or BusinessCalendar()
-    responded = responded_tickets(session=session, ticket_ids=[t.id for t in tickets])
+    """Return each ticket's SLA standing at `now` from its stored dues."""
+    calendar = calendar or sla_track.business_calendar()
     views: dict[int, SlaView] = {}
     for ticket in tickets:
         if ticket.status not in RUNNING:
             state: QueueSlaState = "paused" if ticket.status == "replied" else "none"
             views[ticket.id] = SlaView(state=state, due=None)
             continue
-        first = responded.get(ticket.id)
-        if first is not None and first < ticket.created_at:
-            first = ticket.created_at
-        clock = clock_for(
-            calendar, ticket.category, ticket.created_at, targets=targets, first_response_at=first
-        )
-        # Only obligations still outstanding count: a late first response already given is
-        # the report's business, the queue shows what is due now.
-        current = clock.resolution_state(now)
-        due = clock.resolution_due
-        if first is None:
-            current = max(current, clock.first_response_state(now), key=_SEVERITY.__getitem__)
-            due = clock.first_response_due
-        views[ticket.id] = SlaView(state="ok" if current == "met" else current, due=due)
+        clock = sla_track.clock_of(ticket, calendar)
+        responded = ticket.first_response_at is not None
+        target = clock.target.resolution if responded else clock.target.first_response
+        due = ticket.sla_due_at or (clock.resolution_due if responded else clock.first_response_due)
+        warn_from = calendar.add_business_time(ticket.created_at, target * (1 - warning_fraction))
+        if due is not None and now >= due:
+            state = "breached"
+        elif now >= warn_from:
+            state = "warning"
+        else:
+            state = "ok"
+        views[ticket.id] = SlaView(state=state, due=due)
     return views
 
 
@@ -192,4 +172,4 @@ def sla_views_by_ids(
     if not ticket_ids:
         return {}
     tickets = session.scalars(select(Ticket).where(Ticket.id.in_(list(ticket_ids)))).all()
-    return sla_views(session=session, tickets=tickets, now=now)
+    return sla_views(tickets=tickets, now=now)

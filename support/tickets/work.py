@@ -14,7 +14,7 @@ from support.auth.actor import Actor
 from support.auth.models import User
 from support.db import utcnow
 from support.errors import BadInput, Conflict, NotFound
-from support.tickets import notices, scope, sla_queue
+from support.tickets import notices, scope, sla_queue, sla_track
 from support.tickets.channels import record_event
 from support.tickets.models import (
     Donation,
@@ -111,9 +111,22 @@ def set_status(*, session: Session, actor: Actor, ticket_id: int, status: Ticket
             actor_id=actor.user_id,
             detail={"from": ticket.status, "to": status.value},
         )
+        previous = ticket.status
         ticket.status = status.value
         ticket.last_activity_at = utcnow()
+        _move_sla(ticket, previous, status)
     return ticket
+
+
+def _move_sla(ticket: Ticket, previous: str, status: TicketStatus) -> None:
+    """Keep the stored SLA clock in step with a status change."""
+    now = ticket.last_activity_at
+    if status is TicketStatus.CLOSED:
+        sla_track.resolved(ticket, now)
+    elif previous == TicketStatus.CLOSED.value:
+        sla_track.reopened(ticket)
+    if status is TicketStatus.REPLIED:
+        sla_track.responded(ticket, now)
 
 
 def assign(*, session: Session, actor: Actor, ticket_id: int, assignee_id: int | None) -> Ticket:
@@ -180,6 +193,14 @@ def add_note(*, session: Session, actor: Actor, ticket_id: int, body: str) -> Ti
     ticket.thread_version = (ticket.thread_version or 0) + 1
     ticket.last_activity_at = utcnow()
     session.flush()
+    # The timeline says a note was added and by whom; the text stays in the note.
+    record_event(
+        session=session,
+        ticket_id=ticket.id,
+        kind="note",
+        actor_id=actor.user_id,
+        detail={"note_id": note.id},
+    )
     return note
 
 
