@@ -7,7 +7,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from support.config import Settings
-from support.console import auth_pages, dashboard, inbox_pages, kb_pages, org_pages
+from support.console import (
+    approval_pages,
+    auth_pages,
+    dashboard,
+    inbox_pages,
+    kb_pages,
+    org_pages,
+)
 from support.console.compose import DirectoryCache
 from support.console.security import ConsoleHeadersMiddleware, LoginRateLimitMiddleware
 from support.console.web import STATIC
@@ -44,6 +51,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
     app.add_middleware(ConsoleHeadersMiddleware, hsts=settings.cookie_secure)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
-    for module in (auth_pages, inbox_pages, dashboard, kb_pages, org_pages):
+    for module in (auth_pages, inbox_pages, approval_pages, dashboard, kb_pages, org_pages):
         for router in module.ROUTERS:
             app.include_router(router)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request, Response
 from pydantic import ValidationError
 
-from support.console import compose, views
+from support.console import approval_pages, compose, views
 from support.console.web import (
     ConsoleRoute,
     StaffActor,
@@ -22,7 +22,8 @@ from support.db import utcnow
 from support.deps import SearchDep, SessionDep, SettingsDep
 from support.errors import BadInput
 from support.kb import service as kb_service
-from support.mail import guards, inbox
+from support.mail import approval, guards, inbox
+from support.mail.outbound import OutboundConfig
 from support.mail.parsing_html import sanitize_html
 from support.mail.schemas import DraftWrite
 from support.tickets import overview, sla_queue, work
@@ -108,19 +109,36 @@ def _conversation_context(
         "templates": compose.REPLY_TEMPLATES,
         "faq": faq,
         "channels": overview.CHANNEL_LABELS,
-        "flash": request.query_params.get("saved", ""),
+        "flash": request.query_params.get("saved") == "1",
     }
 
 
 @router.get("/{ticket_id}")
 def conversation(
-    request: Request, ticket_id: TicketId, actor: StaffActor, session: SessionDep, index: SearchDep
+    request: Request,
+    ticket_id: TicketId,
+    actor: StaffActor,
+    session: SessionDep,
+    index: SearchDep,
+    settings: SettingsDep,
 ) -> Response:
     """Show a conversation; opening the donor panel (?panel=donor) is an audited read."""
     show_donor = request.query_params.get("panel") == "donor"
     context = _conversation_context(
         request, session, actor, index, ticket_id, show_donor=show_donor
     )
+    draft = request.query_params.get("draft", "")
+    context["draft"] = None
+    if draft:
+        if not draft.isdigit() or len(draft) > 10:
+            raise BadInput("下書きの指定が正しくありません")
+        context["draft"] = approval_pages.draft_context(
+            session=session,
+            actor=actor,
+            settings=settings,
+            draft_id=int(draft),
+            ticket_id=ticket_id,
+        )
     return render(request, "conversation.html.j2", context)
 
 
@@ -168,15 +186,27 @@ async def change(
 
 @router.post("/{ticket_id}/drafts")
 async def save_draft(
-    request: Request, ticket_id: TicketId, actor: StaffActor, session: SessionDep
+    request: Request,
+    ticket_id: TicketId,
+    actor: StaffActor,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> Response:
-    """Save the reply as a draft (refused when a newer message or note came in: 409)."""
+    """Save the reply (409 when a newer message or note came in); "submit" also asks approval."""
     form = await checked_form(request, actor)
     data = _draft_write(form.fields, form.int("seen_version"), form.int("in_reply_to_id"))
     draft = inbox.save_draft(
         session=session, actor=actor, ticket_id=ticket_id, data=data, draft_id=form.int("draft_id")
     )
-    return see_other(f"/console/inbox/{ticket_id}?saved={draft.id}#compose")
+    if form.get("action") == "submit":
+        approval.submit(
+            session=session,
+            actor=actor,
+            draft_id=draft.id,
+            config=OutboundConfig.from_settings(settings),
+        )
+        return see_other(f"/console/inbox/{ticket_id}?draft={draft.id}#compose")
+    return see_other(f"/console/inbox/{ticket_id}?draft={draft.id}&saved=1#compose")
 
 
 def _draft_write(
