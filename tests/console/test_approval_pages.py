@@ -71,7 +71,7 @@ class TestApprovalInbox:
             sv_csrf = console_login(sv, sv_user.username, sv_pw)
             inbox = sv.get("/console/approvals").text
             assert '承認待ちの返信 <span class="count">1件</span>' in inbox
-            assert "<ins>+発送いたしました。</ins>" in inbox
+            assert "<ins>+発送いたしました。</ins>" in inbox, inbox
             assert "寄附者宛てのメールです" in inbox
             draft_id = int(re.search(r"/console/approvals/(\d+)/approve", inbox).group(1))  # type: ignore[union-attr]
             digest = re.search(r'name="message_hash" value="([0-9a-f]{64})"', inbox)

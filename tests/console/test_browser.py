@@ -8,9 +8,15 @@ URL. Screenshots (Japanese rendered with Noto CJK) go to build/screenshots/.
 
 from __future__ import annotations
 
+import json
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +35,10 @@ from support.tickets.reports import ReportMonth
 from tests.cli_util import support_env
 from tests.services.debian import ensure_installed
 from tests.services.netutil import wait_until
+from tests.services.smtp_sink import SmtpSink
 from tests.test_server import Server
 
-from .helpers import deliver
+from .helpers import DESK, deliver
 
 CHROMIUM = Path("/usr/bin/chromium")
 NOTO_CJK = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
@@ -48,6 +55,9 @@ class Served:
     url: str
     ticket_id: int
     foreign_order_no: str
+    env: dict[str, str]
+    root: Path
+    sink: SmtpSink
 
 
 def _user(factory: Any, username: str, role: RoleName, name: str, **org: str) -> None:
@@ -98,13 +108,25 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "12月に申し込んだ返礼品がまだ届きません。\n発送状況を教えてください。\n山田",
     )
     engine.dispose()
-    env = support_env(url, root / "data", SUPPORT_COOKIE_SECURE="false")
+    sink = SmtpSink(root / "smtp").start()
+    env = support_env(
+        url,
+        root / "data",
+        SUPPORT_COOKIE_SECURE="false",
+        SUPPORT_SMTP_HOST="127.0.0.1",
+        SUPPORT_SMTP_PORT=str(sink.port),
+        SUPPORT_SMTP_SECURITY="none",
+        SUPPORT_UNDO_SECONDS="2",
+        SUPPORT_MAIL_ADDRESSES=json.dumps({DESK: "ise"}),
+        SUPPORT_MAIL_FROM=DESK,
+    )
     server = Server(env, root / "server.log")
     try:
         wait_until(server.ready, timeout=60, what="support serve to become ready")
-        yield Served(server.url, ticket, foreign_no)
+        yield Served(server.url, ticket, foreign_no, env, root, sink)
     finally:
         server.stop()
+        sink.stop()
 
 
 @pytest.fixture(scope="module")
@@ -189,13 +211,62 @@ class TestOperatorReply:
         page.locator("#findings li.clear").wait_for(timeout=WAIT_MS)
         assert page.locator("#findings li.block").count() == 0
 
-        page.get_by_role("button", name="下書き保存").click()
-        page.wait_for_url("**saved=*")
-        assert "下書きを保存しました" in page.locator(".notice").inner_text()
+        page.get_by_role("button", name="承認を依頼して送信").click()
+        page.wait_for_url("**draft=*")
+        assert "承認待ち" in page.locator(".draft-state").inner_text()
 
         page.goto("/console/dashboard")
         page.locator("svg rect.c-mail").first.wait_for()
         _shot(page, "dashboard")
+        assert errors == []
+
+
+class TestSupervisorApproval:
+    def test_approved_reply_reaches_the_smtp_server_after_the_undo_window(
+        self, browser: Any, served: Served
+    ) -> None:
+        errors: list[str] = []
+        page = _page(browser, served, errors)
+        _login_with_keyboard(page, "takahashi")
+        page.goto("/console/approvals")
+        card = page.locator("article.approval").first
+        card.wait_for()
+        assert "返礼品がまだ届きません" in card.inner_text()
+        assert "佐藤" in card.inner_text()
+        _shot(page, "approvals", full_page=True)
+        card.get_by_role("button", name="承認して送信").click()
+        page.wait_for_url("**done=approved")
+        assert "承認待ちの返信はありません" in page.content()
+
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "support", "worker", "--idle-seconds", "0.2"],
+            env=served.env,
+            stdout=(served.root / "worker.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        try:
+
+            def reply() -> Any:
+                for _envelope, raw in served.sink.messages():
+                    mail = message_from_bytes(raw, policy=default)
+                    if str(mail["Subject"]).startswith("Re: 返礼品がまだ届きません"):
+                        return mail
+                return None
+
+            wait_until(lambda: reply() is not None, timeout=60, what="the reply at the sink")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(timeout=10)
+        mail = reply()
+        assert mail["To"] == DONOR_MAIL
+        text = mail.get_content()
+        assert text.startswith("山田 太郎 様") and served.foreign_order_no not in text
+        page.goto(f"/console/inbox/{served.ticket_id}")
+        assert "返信済" in page.locator(".conv-head").inner_text()
         assert errors == []
 
 
