@@ -41,6 +41,7 @@ SETTABLE = [s for s in TicketStatus if s is not TicketStatus.AWAITING_APPROVAL]
 def queue(request: Request, actor: StaffActor, session: SessionDep) -> Response:
     """Show the queue: filters, counts per status, SLA dues, 50 per page."""
     query = views.QueueQuery.parse(request.query_params)
+    # Without a search text the total is the status counts' (same filters): no second count.
     items, total = inbox.list_conversations(
         session=session,
         actor=actor,
@@ -48,8 +49,16 @@ def queue(request: Request, actor: StaffActor, session: SessionDep) -> Response:
         text=query.q or None,
         limit=views.PAGE_SIZE,
         offset=(query.page - 1) * views.PAGE_SIZE,
+        with_total=bool(query.q),
     )
-    page = views.queue_page(session=session, actor=actor, query=query, items=items, total=total)
+    page = views.queue_page(
+        session=session,
+        actor=actor,
+        query=query,
+        items=items,
+        total=total,
+        cache=request.app.state.console_counts,
+    )
     return render(
         request,
         "queue.html.j2",
@@ -181,6 +190,7 @@ async def change(
     if "tags" in form.fields:
         tags = [t for t in form.get("tags").replace("、", ",").split(",") if t.strip()]
         work.set_tags(session=session, actor=actor, ticket_id=ticket_id, tags=tags)
+    request.app.state.console_counts.clear()
     return see_other(f"/console/inbox/{ticket_id}")
 
 

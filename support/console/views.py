@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -130,8 +133,64 @@ def municipality_names(*, session: Session, actor: Actor) -> dict[str, str]:
     return {m.id: m.name for m in tickets_service.list_municipalities(session=session, actor=actor)}
 
 
+class CountCache:
+    """Queue counts per filter and scope, reused for a few seconds (bounded, thread-safe).
+
+    Counting means reading every matching ticket (a full scan of 100,000 on SQLite), while the
+    page itself is an indexed read of 50; colleagues refreshing the same view within seconds
+    share one count, as help desks show view counts that lag a little.
+    """
+
+    def __init__(self, ttl_seconds: float = 10.0, max_entries: int = 2000) -> None:
+        """Start empty."""
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[object, ...], tuple[float, dict[str, int]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[object, ...]) -> dict[str, int] | None:
+        """Return fresh counts for the key, or None."""
+        with self._lock:
+            found = self._entries.get(key)
+            if found is None or time.monotonic() - found[0] > self.ttl:
+                return None
+            return dict(found[1])
+
+    def clear(self) -> None:
+        """Forget every count (after this process changed a ticket)."""
+        with self._lock:
+            self._entries.clear()
+
+    def put(self, key: tuple[object, ...], counts: dict[str, int]) -> None:
+        """Remember counts for the key."""
+        with self._lock:
+            self._entries[key] = (time.monotonic(), dict(counts))
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+
+def status_counts(
+    *, session: Session, actor: Actor, query: QueueQuery, cache: CountCache
+) -> dict[str, int]:
+    """Return the counts per status for the queue's filters (the status filter aside)."""
+    flt = replace(query.ticket_filter(), status=None)
+    key = (actor.role, actor.municipality_id, actor.supplier_id, flt)
+    counts = cache.get(key)
+    if counts is None:
+        counts = overview.count_by_status(session=session, actor=actor, flt=flt)
+        cache.put(key, counts)
+    return counts
+
+
 def queue_page(
-    *, session: Session, actor: Actor, query: QueueQuery, items: list[ConversationItem], total: int
+    *,
+    session: Session,
+    actor: Actor,
+    query: QueueQuery,
+    items: list[ConversationItem],
+    total: int,
+    cache: CountCache,
 ) -> QueuePage:
     """Assemble the queue page around a page of conversations."""
     names = staff_names(session=session)
@@ -149,7 +208,9 @@ def queue_page(
         )
         for item in items
     ]
-    counts = overview.count_by_status(session=session, actor=actor, flt=query.ticket_filter())
+    counts = status_counts(session=session, actor=actor, query=query, cache=cache)
+    if total < 0:
+        total = counts[query.status] if query.status else sum(counts.values())
     return QueuePage(
         query=query,
         rows=rows,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from support.auth.actor import Actor
@@ -25,10 +25,12 @@ CHANNEL_LABELS: dict[str, str] = {
 
 def count_by_status(*, session: Session, actor: Actor, flt: work.TicketFilter) -> dict[str, int]:
     """Return how many tickets match the filter in each status (the status filter ignored)."""
-    base = work.ticket_query(actor, replace(flt, status=None)).subquery()
-    rows = session.execute(select(base.c.status, func.count()).group_by(base.c.status)).all()
-    found = {str(status): int(n) for status, n in rows}
-    return {s.value: found.get(s.value, 0) for s in TicketStatus}
+    # One pass with a sum per status: GROUP BY status made SQLite walk the status index and
+    # look every row up, ten times slower than scanning the table once.
+    query = work.ticket_query(actor, replace(flt, status=None))
+    sums = [func.sum(case((Ticket.status == s.value, 1), else_=0)) for s in TicketStatus]
+    row = session.execute(query.with_only_columns(*sums)).one()
+    return {s.value: int(n or 0) for s, n in zip(TicketStatus, row, strict=True)}
 
 
 def count_by_sla(
@@ -95,25 +97,12 @@ def order_numbers_of(*, session: Session, actor: Actor, ticket_id: int) -> list[
 
 def popular_tags(*, session: Session, actor: Actor, limit: int = 50) -> list[str]:
     """Return the most used tags on the actor's tickets, most used first."""
+    query = select(TicketTag.tag, func.count())
+    if not actor.is_staff:
+        query = query.join(Ticket, Ticket.id == TicketTag.ticket_id).where(
+            scope.ticket_filter(actor)
+        )
     rows = session.execute(
-        select(TicketTag.tag, func.count())
-        .join(Ticket, Ticket.id == TicketTag.ticket_id)
-        .where(scope.ticket_filter(actor))
-        .group_by(TicketTag.tag)
-        .order_by(func.count().desc(), TicketTag.tag)
-        .limit(limit)
+        query.group_by(TicketTag.tag).order_by(func.count().desc(), TicketTag.tag).limit(limit)
     ).all()
     return [tag for tag, _ in rows]
-
-
-def tags_of_many(*, session: Session, ticket_ids: list[int]) -> dict[int, list[str]]:
-    """Return the sorted tags of each ticket (one query for a page)."""
-    tags: dict[int, list[str]] = {i: [] for i in ticket_ids}
-    if ticket_ids:
-        for ticket_id, tag in session.execute(
-            select(TicketTag.ticket_id, TicketTag.tag)
-            .where(TicketTag.ticket_id.in_(ticket_ids))
-            .order_by(TicketTag.tag)
-        ):
-            tags[ticket_id].append(tag)
-    return tags

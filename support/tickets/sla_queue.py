@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, select
+from sqlalchemy import ColumnElement, and_, case, false, not_, or_, select
 from sqlalchemy.orm import Session
 
 from support.calendar import BusinessCalendar
@@ -71,39 +71,34 @@ def business_start_before(calendar: BusinessCalendar, end: datetime, amount: tim
     return datetime.min.replace(tzinfo=UTC)
 
 
-def _responded() -> ColumnElement[bool]:
-    return Ticket.first_response_at.is_not(None)
-
-
 def _past(
     calendar: BusinessCalendar,
     now: datetime,
     targets: Mapping[str, SlaTarget],
     fraction: float,
 ) -> ColumnElement[bool]:
-    """Return "a clock has used up `fraction` of its target" over every category."""
+    """Return "the running clock has used up `fraction` of its target" as one comparison."""
+    # A CASE picks each row's cut-off by category and clock: one comparison per row, where
+    # an OR per category cost ten (700 ms instead of 70 over 100,000 tickets on SQLite).
     # Categories nobody configured fall back to その他, like sla.target_for.
     fallback = targets["その他"]
-    clauses: list[ColumnElement[bool]] = []
-    responded = _responded()
-    for category, target in [*targets.items(), (None, fallback)]:
-        first_cut = business_start_before(calendar, now, target.first_response * fraction)
-        resolution_cut = business_start_before(calendar, now, target.resolution * fraction)
-        which = (
-            Ticket.category == category
-            if category is not None
-            else Ticket.category.not_in(list(targets))
-        )
-        clauses.append(
-            and_(
-                which,
-                or_(
-                    Ticket.created_at <= resolution_cut,
-                    and_(Ticket.created_at <= first_cut, not_(responded)),
-                ),
+
+    def cuts(pick: str) -> ColumnElement[datetime]:
+        whens = [
+            (
+                Ticket.category == category,
+                business_start_before(calendar, now, getattr(target, pick) * fraction),
             )
-        )
-    return or_(*clauses)
+            for category, target in targets.items()
+        ]
+        other = business_start_before(calendar, now, getattr(fallback, pick) * fraction)
+        return case(*whens, else_=other)
+
+    cut = case(
+        (Ticket.first_response_at.is_(None), cuts("first_response")),
+        else_=cuts("resolution"),
+    )
+    return Ticket.created_at <= cut
 
 
 def sla_condition(
@@ -116,13 +111,16 @@ def sla_condition(
 ) -> ColumnElement[bool]:
     """Return a condition true for tickets in this SLA state at `now`."""
     calendar = calendar or BusinessCalendar()
-    running = Ticket.status.in_(RUNNING)
+    # NOT IN rather than IN: SQLite would walk the status index and look up every row, which
+    # costs ten times a plain scan when most tickets are running.
+    running = Ticket.status.not_in([TicketStatus.REPLIED.value, TicketStatus.CLOSED.value])
     if state == "paused":
         return Ticket.status == TicketStatus.REPLIED.value
     if state == "none":
         return Ticket.status == TicketStatus.CLOSED.value
+    # Each branch is true or false, never NULL: NOT (NULL OR false) would drop a row.
     breached = or_(
-        Ticket.sla_due_at <= now,
+        and_(Ticket.sla_due_at.is_not(None), Ticket.sla_due_at <= now),
         and_(Ticket.sla_due_at.is_(None), _past(calendar, now, targets, 1.0)),
     )
     if state == "breached":
@@ -131,7 +129,7 @@ def sla_condition(
     if state == "warning":
         return and_(running, warned, not_(breached))
     if state == "ok":
-        return and_(running, not_(warned))
+        return and_(running, not_(warned), not_(breached))
     return false()
 
 

@@ -162,6 +162,19 @@ def tags_of(*, session: Session, ticket_id: int) -> list[str]:
     return sorted(session.scalars(select(TicketTag.tag).where(TicketTag.ticket_id == ticket_id)))
 
 
+def tags_of_many(*, session: Session, ticket_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Return the sorted tags of each ticket (one query for a page of the queue)."""
+    tags: dict[int, list[str]] = {i: [] for i in ticket_ids}
+    if ticket_ids:
+        for ticket_id, tag in session.execute(
+            select(TicketTag.ticket_id, TicketTag.tag)
+            .where(TicketTag.ticket_id.in_(list(ticket_ids)))
+            .order_by(TicketTag.tag)
+        ):
+            tags[ticket_id].append(tag)
+    return tags
+
+
 def set_tags(*, session: Session, actor: Actor, ticket_id: int, tags: Sequence[str]) -> list[str]:
     """Replace a ticket's free tags."""
     ticket = get_for_work(session=session, actor=actor, ticket_id=ticket_id)
