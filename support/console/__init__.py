@@ -10,6 +10,7 @@ from support.config import Settings
 from support.console import (
     approval_pages,
     auth_pages,
+    complaint_pages,
     dashboard,
     inbox_pages,
     kb_pages,
@@ -53,6 +54,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     )
     app.add_middleware(ConsoleHeadersMiddleware, hsts=settings.cookie_secure)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
-    for module in (auth_pages, inbox_pages, approval_pages, dashboard, kb_pages, org_pages):
+    pages = (auth_pages, inbox_pages, approval_pages, complaint_pages, dashboard, kb_pages)
+    for module in (*pages, org_pages):
         for router in module.ROUTERS:
             app.include_router(router)

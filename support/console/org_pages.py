@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response
 
 from support.auth.models import RoleName
-from support.console import views
+from support.console import complaint_pages, views
 from support.console.web import ConsoleActor, ConsoleRoute, render, see_other
-from support.deps import SessionDep
+from support.deps import SessionDep, SettingsDep
 from support.errors import BadInput, Forbidden, NotFound
 from support.tickets import overview, report_store
 from support.tickets import service as tickets_service
@@ -60,14 +60,24 @@ def complaints(request: Request, actor: ConsoleActor, session: SessionDep) -> Re
 
 @router.get("/complaints/{ticket_id}")
 def complaint(
-    request: Request, ticket_id: TicketId, actor: ConsoleActor, session: SessionDep
+    request: Request,
+    ticket_id: TicketId,
+    actor: ConsoleActor,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> Response:
     """Show one ticket the user may see; anything else is 404, like an absent one."""
     ticket = tickets_service.read_ticket(session=session, actor=actor, ticket_id=ticket_id)
+    extra = (
+        complaint_pages.staff_context(request, session, actor, ticket.id, settings)
+        if actor.is_staff
+        else {}
+    )
     return render(
         request,
         "complaint.html.j2",
         {
+            "staff": extra,
             "title": f"#{ticket.id} {ticket.subject}",
             "t": ticket,
             "status_label": STATUS_LABELS[TicketStatus(ticket.status)],

@@ -456,3 +456,58 @@ class TestKnowledgeBase:
         )
         conversation = client.get(f"/console/inbox/{ticket}").text
         assert 'data-text="再発行できます。' in conversation
+
+
+class TestComplaintPage:
+    def test_staff_confirm_liability_notify_the_supplier_and_resolve(
+        self, client: TestClient, world: Database
+    ) -> None:
+        with world.factory() as s:
+            order = s.scalars(select(Order).where(Order.municipality_id == "ise")).first()
+            assert order is not None
+            ticket = make_ticket(
+                s,
+                municipality_id="ise",
+                created_at=utcnow(),
+                category="破損",
+                supplier_id=order.supplier_id,
+                order_id=order.id,
+                subject="箱が潰れていました",
+            ).id
+            s.commit()
+        city, city_pw = make_user(world.factory, RoleName.MUNICIPALITY, municipality_id="ise")
+        console_login(client, city.username, city_pw)
+        facts = client.get(f"/console/complaints/{ticket}").text
+        assert "箱が潰れていました" in facts and "経過" not in facts
+        csrf = _operator(client, world)
+        page = client.get(f"/console/complaints/{ticket}").text
+        assert "経過" in page and "自治体ルールによる判定" in page
+        bad = client.post(
+            f"/console/complaints/{ticket}/liability",
+            data={"csrf_token": csrf, "bearer": "nobody"},
+        )
+        assert bad.status_code == 422
+        done = client.post(
+            f"/console/complaints/{ticket}/liability",
+            data={"csrf_token": csrf, "bearer": "supplier", "covers": ["交換", "再配送"]},
+            follow_redirects=False,
+        )
+        assert done.status_code == 303
+        notified = client.post(
+            f"/console/complaints/{ticket}/supplier-notice",
+            data={"csrf_token": csrf, "request": "replacement", "note": "交換をお願いします"},
+            follow_redirects=False,
+        )
+        assert notified.status_code == 303, notified.text
+        resolved = client.post(
+            f"/console/complaints/{ticket}/resolve",
+            data={"csrf_token": csrf, "resolution": "交換品をお届けしました"},
+            follow_redirects=False,
+        )
+        assert resolved.status_code == 303
+        final = client.get(f"/console/complaints/{ticket}").text
+        assert "確定済み：返礼品提供事業者（交換、再配送）" in final
+        assert "費用負担の確定" in final and "解決" in final
+        assert "解決済みにする" not in final
+        with world.factory() as s:
+            assert s.get_one(Ticket, ticket).status == "closed"
