@@ -1,4 +1,4 @@
-"""The compose pane: reply templates, the send-guard findings of a draft as it is typed."""
+"""The compose pane: the send-guard findings of a draft as it is typed."""
 
 from __future__ import annotations
 
@@ -12,19 +12,10 @@ from sqlalchemy.orm import Session
 
 from support.auth.actor import Actor
 from support.config import Settings
-from support.errors import NotFound
 from support.mail import guards
-from support.mail import templates as mail_templates
 from support.mail.directory import load_directory
-from support.tickets import channels, overview, work
-from support.tickets import service as tickets_service
+from support.tickets import overview, work
 
-REPLY_TEMPLATES: dict[str, str] = {
-    "general": "一般的なご回答",
-    "shipping_status": "配送状況のご案内",
-    "damage_apology": "破損のお詫びと再送のご案内",
-    "receipt_reissue": "寄附金受領証明書の再発行",
-}
 # The guard's directory (every donor and order) is loaded once and reused for this long:
 # a donor added a minute ago is checked against on the next refresh.
 DIRECTORY_TTL_SECONDS = 60.0
@@ -106,29 +97,3 @@ def findings_json(findings: list[guards.Finding]) -> dict[str, Any]:
             for f in findings
         ],
     }
-
-
-def render_template(
-    *, session: Session, actor: Actor, ticket_id: int, name: str, settings: Settings
-) -> str:
-    """Render a reply template for a ticket: the donor's name (an audited read), order, city."""
-    if name not in REPLY_TEMPLATES:
-        raise NotFound()
-    ticket = work.get_for_work(session=session, actor=actor, ticket_id=ticket_id)
-    donor_name = "お客様"
-    if ticket.donor_id:
-        donor_name = tickets_service.read_donor(
-            session=session, actor=actor, donor_id=ticket.donor_id
-        ).name
-    numbers = overview.order_numbers_of(session=session, actor=actor, ticket_id=ticket.id)
-    city = channels.municipality_name(session=session, municipality_id=ticket.municipality_id)
-    context = {
-        "donor_name": donor_name,
-        "order_no": numbers[0] if numbers else "",
-        "municipality_name": city or "",
-        "desk_name": settings.desk_name,
-        "ticket_id": ticket.id,
-    }
-    return mail_templates.render(
-        f"replies/{name}.txt.j2", context, municipality=ticket.municipality_id
-    )

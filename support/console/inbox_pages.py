@@ -22,7 +22,7 @@ from support.db import utcnow
 from support.deps import SearchDep, SessionDep, SettingsDep
 from support.errors import BadInput
 from support.kb import service as kb_service
-from support.mail import approval, guards, inbox
+from support.mail import approval, canned, guards, inbox
 from support.mail.outbound import OutboundConfig
 from support.mail.parsing_html import sanitize_html
 from support.mail.schemas import DraftWrite
@@ -115,7 +115,7 @@ def _conversation_context(
         "reply_to": (last.from_addr or "") if last else "",
         "reply_to_id": last.id if last else None,
         "reply_subject": reply_subject[:998],
-        "templates": compose.REPLY_TEMPLATES,
+        "templates": canned.list_canned(municipality_id=conversation.municipality_id),
         "faq": faq,
         "channels": overview.CHANNEL_LABELS,
         "flash": request.query_params.get("saved") == "1",
@@ -238,6 +238,31 @@ def _draft_write(
         raise BadInput("宛先のメールアドレスの形式が正しくありません") from exc
 
 
+@router.post("/{ticket_id}/canned")
+async def use_canned(
+    request: Request,
+    ticket_id: TicketId,
+    actor: StaffActor,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Response:
+    """Start the reply (or replace its text) from a canned reply addressed to the donor."""
+    form = await checked_form(request, actor)
+    key = form.get("template")
+    if not key:
+        raise BadInput("テンプレートを選んでください")
+    draft = canned.draft_from_canned(
+        session=session,
+        actor=actor,
+        ticket_id=ticket_id,
+        key=key,
+        seen_version=form.int("seen_version") or 0,
+        desk_name=settings.desk_name,
+        draft_id=form.int("draft_id"),
+    )
+    return see_other(f"/console/inbox/{ticket_id}?draft={draft.id}#compose")
+
+
 @api.post("/{ticket_id}/check")
 async def check(
     request: Request,
@@ -253,21 +278,6 @@ async def check(
     directory = compose.directory_cache(request).get(session, settings)
     findings = guards.check_draft(compose.draft_from(data), context, directory)
     return json_ok(compose.findings_json(findings))
-
-
-@api.get("/{ticket_id}/templates/{name}")
-def template(
-    ticket_id: TicketId,
-    name: Annotated[str, Path(pattern=r"^[a-z_]{1,40}$")],
-    actor: StaffActor,
-    session: SessionDep,
-    settings: SettingsDep,
-) -> Response:
-    """Return a reply template filled in for this conversation."""
-    body = compose.render_template(
-        session=session, actor=actor, ticket_id=ticket_id, name=name, settings=settings
-    )
-    return json_ok({"body": body})
 
 
 @api.put("/{ticket_id}/presence")

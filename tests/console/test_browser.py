@@ -189,8 +189,9 @@ class TestOperatorReply:
         page.wait_for_url(f"**/console/inbox/{served.ticket_id}")
         assert "鈴木さんが返信を作成中" in page.locator("#presence").inner_text()
 
-        page.select_option("#template", "shipping_status")
-        page.click("#template-insert")
+        page.select_option("#template", "delivery_status")
+        page.get_by_role("button", name="テンプレートで作成（本文を置き換え）").click()
+        page.wait_for_url("**draft=*")
         body = page.locator("#body")
         expect(body).to_have_value(re.compile(r"^山田 太郎 様"), timeout=WAIT_MS)
         page.locator("#findings li.clear").wait_for(timeout=WAIT_MS)

@@ -309,12 +309,24 @@ class TestConversation:
         clean = client.post(url, json=draft, headers={"X-CSRF-Token": csrf}).json()
         assert clean == {"blocking": False, "findings": []}
 
-    def test_template_is_filled_for_the_donor(self, client: TestClient, world: Database) -> None:
-        _operator(client, world)
+    def test_canned_reply_starts_a_draft_for_the_donor(
+        self, client: TestClient, world: Database
+    ) -> None:
+        csrf = _operator(client, world)
         ticket = deliver(world.factory, DONOR_MAIL, "配送", "届きません")
-        body = client.get(f"/console/api/inbox/{ticket}/templates/shipping_status").json()["body"]
-        assert body.startswith("山田 太郎 様") and "伊勢市" in body
-        assert client.get(f"/console/api/inbox/{ticket}/templates/nope").status_code == 404
+        page = client.get(f"/console/inbox/{ticket}").text
+        assert 'value="delivery_status">返礼品の配送状況のご案内' in page
+        seen = re.search(r'name="seen_version" value="(\d+)"', page)
+        assert seen
+        form = {"csrf_token": csrf, "seen_version": seen.group(1), "template": "delivery_status"}
+        made = client.post(f"/console/inbox/{ticket}/canned", data=form, follow_redirects=False)
+        assert made.status_code == 303 and "draft=" in made.headers["location"]
+        draft = client.get(made.headers["location"]).text
+        body = re.search(r'<textarea id="body"[^>]*>([^<]*)</textarea>', draft)
+        assert body and body.group(1).startswith("山田 太郎 様")
+        assert "伊勢市" in body.group(1)
+        form["template"] = "nope"
+        assert client.post(f"/console/inbox/{ticket}/canned", data=form).status_code == 404
 
     def test_a_draft_begun_before_a_new_note_is_refused(
         self, client: TestClient, world: Database

@@ -77,17 +77,6 @@
     form.elements[name].addEventListener("input", typed);
   }
 
-  document.getElementById("template-insert")?.addEventListener("click", () => {
-    const name = form.elements.template.value;
-    if (!name) return;
-    jsonFetch(form.dataset.templates + encodeURIComponent(name), "GET").then((r) => {
-      const body = form.elements.body;
-      body.value = r.body + (body.value ? "\n" + body.value : "");
-      body.focus();
-      typed();
-    });
-  });
-
   for (const button of document.querySelectorAll(".faq-insert")) {
     button.addEventListener("click", () => {
       const body = form.elements.body;
