@@ -7,7 +7,7 @@ network) with the filters operators use and prints the server time per request (
 duration the access log records: routing, queries, template) as p50/p95/max.
 
     python bench/console.py              # 100,000 tickets
-    python bench/console.py --smoke      # 2,000 tickets, a few requests (for scripts/test)
+    python bench/console.py --smoke      # 1,000 tickets, one request each (for scripts/test)
 """
 
 from __future__ import annotations
@@ -143,10 +143,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=15, help="requests per filter")
-    parser.add_argument("--smoke", action="store_true", help="2,000 tickets, 2 requests each")
+    parser.add_argument("--smoke", action="store_true", help="1,000 tickets, 1 request each")
     args = parser.parse_args()
     if args.smoke:
-        args.tickets, args.requests = 2_000, 2
+        args.tickets, args.requests = 1_000, 1
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         upgrade(url)
