@@ -6,16 +6,20 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from support.adapters.ports import MailFetcher, SentArchive
+from support.adapters.ports import SentArchive
 from support.config import MailAccount, Settings
+
+if TYPE_CHECKING:
+    from support.adapters.imap import ImapMailFetcher
 
 log = logging.getLogger("support.cli")
 
 
-def imap_fetcher(account: MailAccount) -> MailFetcher:
+def imap_fetcher(account: MailAccount, *, sent_folder: str = "Sent") -> ImapMailFetcher:
     """Return the IMAP adapter for one configured account."""
     from support.adapters.imap import ImapMailFetcher
 
@@ -27,6 +31,7 @@ def imap_fetcher(account: MailAccount) -> MailFetcher:
         ssl=account.security == "ssl",
         starttls=account.security == "starttls",
         move_to=account.move_to,
+        sent_folder=sent_folder,
     )
 
 
@@ -38,17 +43,7 @@ def sent_archive(settings: Settings) -> SentArchive | None:
         chosen = accounts[0]
     if chosen is None:
         return None
-    from support.adapters.imap import ImapMailFetcher
-
-    return ImapMailFetcher(
-        chosen.host,
-        chosen.port,
-        chosen.username,
-        chosen.password.get_secret_value(),
-        ssl=chosen.security == "ssl",
-        starttls=chosen.security == "starttls",
-        sent_folder=settings.sent_folder,
-    )
+    return imap_fetcher(chosen, sent_folder=settings.sent_folder)
 
 
 @click.group()

@@ -22,11 +22,11 @@ from support.db import utcnow
 from support.errors import BadInput, Conflict, Forbidden, NotFound
 from support.jobs import enqueue
 from support.mail import outbound
+from support.mail.directory_cache import directory
 from support.mail.models import MailApproval, MailDraft, MailMessage, MailSend
 from support.mail.outbound import AWAITING, EDITABLE, LOCKED, SCHEDULED, OutboundConfig
 from support.mail.outbound_checks import (
     approval_reasons,
-    directory,
     finding_dicts,
     recipient_kinds,
     run_guards,
@@ -106,14 +106,9 @@ def submit(
     if ticket.merged_into_id is not None:
         raise Conflict("統合済みのチケットからは送信できません")
     exact = outbound.exact_message(session=session, draft=draft, ticket=ticket, config=config)
-    findings = run_guards(
-        session=session, draft=exact.checked, internal_domains=config.internal_domains
-    )
-    kinds = recipient_kinds(
-        directory(session=session, internal_domains=config.internal_domains),
-        exact.recipients,
-        config.internal_domains,
-    )
+    known = directory(session=session, internal_domains=config.internal_domains)
+    findings = run_guards(session=session, draft=exact.checked, known=known)
+    kinds = recipient_kinds(known, exact.recipients, config.internal_domains)
     reasons = approval_reasons(kinds=kinds, findings=findings, required_for=config.required_for)
     approval = MailApproval(
         draft_id=draft.id,
@@ -189,7 +184,11 @@ def _require_same_message(
     findings = run_guards(
         session=session, draft=exact.checked, internal_domains=config.internal_domains
     )
-    approval.findings = finding_dicts(findings)
+    # A block finding stays overridden only while it is the very finding the reason was for.
+    overridden = {_key(f) for f in approval.findings if f.get("overridden")}
+    approval.findings = [
+        f | {"overridden": True} if _key(f) in overridden else f for f in finding_dicts(findings)
+    ]
     return list(approval.findings)
 
 
@@ -200,6 +199,9 @@ def _record_override(
     if len(reason) < MIN_OVERRIDE_REASON:
         raise BadInput(f"解除の理由を{MIN_OVERRIDE_REASON}文字以上で記入してください")
     codes = sorted({str(f["code"]) for f in approval.findings if f["severity"] == "block"})
+    approval.findings = [
+        f | {"overridden": True} if f["severity"] == "block" else f for f in approval.findings
+    ]
     approval.override_reason = reason
     approval.override_by = actor.user_id
     audit.record(
@@ -223,9 +225,12 @@ def _record_override(
     )
 
 
+def _key(finding: dict[str, object]) -> tuple[object, object]:
+    return finding["code"], finding["detail"]
+
+
 def _blocks_overridden(approval: MailApproval) -> bool:
-    blocks = [f for f in approval.findings if f["severity"] == "block"]
-    return not blocks or approval.override_reason is not None
+    return all(f.get("overridden") for f in approval.findings if f["severity"] == "block")
 
 
 def override(
@@ -305,21 +310,15 @@ def reject(*, session: Session, supervisor: Actor, draft_id: int, comment: str) 
     approval.decided_at = utcnow()
     approval.comment = comment
     draft.status = "rejected"
-    outbound.event(
+    outbound.step(
         session=session,
-        ticket_id=ticket.id,
+        ticket=ticket,
         kind="approval_rejected",
         actor_id=supervisor.user_id,
         draft_id=draft.id,
         approval_id=approval.id,
         comment=comment,
-    )
-    outbound.move_ticket(
-        session=session,
-        ticket=ticket,
         status=TicketStatus.IN_PROGRESS,
-        actor_id=supervisor.user_id,
-        why="reject",
     )
     return approval
 
@@ -406,20 +405,14 @@ def pull_back(*, session: Session, actor: Actor, draft_id: int) -> MailDraft:
         raise TooLateToPullBack()
     draft.status = "draft"
     send.raw = None
-    outbound.event(
+    outbound.step(
         session=session,
-        ticket_id=ticket.id,
+        ticket=ticket,
         kind="send_pulled_back",
         actor_id=actor.user_id,
         draft_id=draft.id,
         send_id=send.id,
-    )
-    outbound.move_ticket(
-        session=session,
-        ticket=ticket,
         status=TicketStatus.IN_PROGRESS,
-        actor_id=actor.user_id,
-        why="pull_back",
     )
     return draft
 
@@ -525,13 +518,17 @@ def resolve_in_doubt(
         draft.status = "sent"
         if copy is not None:
             copy.send_status = "sent"
+        send.raw = None
         enqueue(session, outbound.ARCHIVE_SENT, {"send_id": send.id}, max_attempts=10)
-        outbound.move_ticket(
+        outbound.step(
             session=session,
             ticket=ticket,
-            status=TicketStatus.REPLIED,
+            kind="reply_sent",
             actor_id=supervisor.user_id,
-            why="in_doubt_confirmed",
+            draft_id=draft.id,
+            send_id=send.id,
+            message_id=send.outbound_id,
+            status=TicketStatus.REPLIED,
         )
     else:
         # Same bytes and Message-ID again: a recipient's client shows a duplicate as one.

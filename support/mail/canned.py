@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import TemplateError, UndefinedError
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -152,15 +153,18 @@ def draft_from_canned(
     existing = session.get(MailDraft, draft_id) if draft_id is not None else None
     if draft_id is not None and (existing is None or existing.ticket_id != ticket.id):
         raise NotFound()
-    data = DraftWrite(
-        to=existing.to_addrs if existing else ([recipient] if recipient else []),
-        cc=existing.cc_addrs if existing else [],
-        bcc=existing.bcc_addrs if existing else [],
-        subject=_reply_subject(last_in.subject if last_in else ticket.subject),
-        body=body,
-        in_reply_to_id=last_in.id if last_in else None,
-        seen_version=seen_version,
-    )
+    try:
+        data = DraftWrite(
+            to=existing.to_addrs if existing else ([recipient] if recipient else []),
+            cc=existing.cc_addrs if existing else [],
+            bcc=existing.bcc_addrs if existing else [],
+            subject=_reply_subject(last_in.subject if last_in else ticket.subject),
+            body=body,
+            in_reply_to_id=last_in.id if last_in else None,
+            seen_version=seen_version,
+        )
+    except ValidationError as exc:
+        raise BadInput("寄附者のメールアドレスが正しくないため、宛先を設定できません") from exc
     return inbox.save_draft(
         session=session, actor=actor, ticket_id=ticket.id, data=data, draft_id=draft_id
     )

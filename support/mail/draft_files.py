@@ -6,6 +6,7 @@ import hashlib
 
 from sqlalchemy.orm import Session
 
+from support.auth import audit
 from support.auth.actor import Actor
 from support.errors import BadInput, NotFound
 from support.mail.approval import draft_in_scope, guard_edit, void_approval
@@ -60,3 +61,23 @@ def remove_attachment(*, session: Session, actor: Actor, draft_id: int, attachme
     session.delete(item)
     session.flush()
     void_approval(session=session, actor=actor, draft=draft, reason="attachment_removed")
+
+
+def read_attachment(
+    *, session: Session, actor: Actor, draft_id: int, attachment_id: int
+) -> MailDraftAttachment:
+    """Return one attachment of a draft (audited: it may carry a donor's data)."""
+    draft, ticket = draft_in_scope(session=session, actor=actor, draft_id=draft_id)
+    item = session.get(MailDraftAttachment, attachment_id)
+    if item is None or item.draft_id != draft.id:
+        raise NotFound()
+    audit.record(
+        session,
+        actor,
+        action="read",
+        resource_type="mail_draft_attachment",
+        resource_id=f"{draft.id}/{item.id}",
+        donor_id=ticket.donor_id,
+        municipality_id=ticket.municipality_id,
+    )
+    return item

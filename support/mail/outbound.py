@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -186,6 +186,15 @@ def event(
     )
 
 
-def all_recipients(snaps: Iterable[dict[str, Any]]) -> list[str]:
-    """Return every To/Cc/Bcc address of the snapshots."""
-    return [a for s in snaps for a in [*s["to"], *s["cc"], *s["bcc"]]]
+def step(
+    *,
+    session: Session,
+    ticket: Ticket,
+    kind: str,
+    actor_id: int | None,
+    status: TicketStatus,
+    **detail: Any,
+) -> None:
+    """Record an outbound event on the timeline and move the ticket to the status it implies."""
+    event(session=session, ticket_id=ticket.id, kind=kind, actor_id=actor_id, **detail)
+    move_ticket(session=session, ticket=ticket, status=status, actor_id=actor_id, why=kind)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from support.mail.directory import load_directory
+from support.mail.directory_cache import directory
 from support.mail.guards import Directory, DraftMail, Finding, TicketContext, check_draft
 from support.mail.guards_text import email_key
 from support.tickets import channels
@@ -23,26 +22,6 @@ REASON_LABELS = {
     "other": "登録されていない宛先を含みます",
     "block": "送信を止める指摘（ブロック）があります",
 }
-
-_lock = threading.Lock()
-# Process-wide: building the directory reads every donor and order, so it is kept while the
-# tables' counts and last-change times stay the same (checked with one cheap query).
-_cache: dict[tuple[str, frozenset[str]], tuple[tuple[object, ...], Directory]] = {}
-
-
-def directory(*, session: Session, internal_domains: Iterable[str] = ()) -> Directory:
-    """Return the guards' directory, rebuilt only when donors, orders or suppliers changed."""
-    domains = frozenset(d.lower() for d in internal_domains)
-    key = (str(session.get_bind().engine.url), domains)
-    fingerprint = channels.directory_fingerprint(session=session)
-    with _lock:
-        cached = _cache.get(key)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1]
-    built = load_directory(session=session, internal_domains=domains)
-    with _lock:
-        _cache[key] = (fingerprint, built)
-    return built
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +49,14 @@ def ticket_context(*, session: Session, draft: OutboundDraft) -> TicketContext:
 
 
 def run_guards(
-    *, session: Session, draft: OutboundDraft, internal_domains: Iterable[str] = ()
+    *,
+    session: Session,
+    draft: OutboundDraft,
+    internal_domains: Iterable[str] = (),
+    known: Directory | None = None,
 ) -> list[Finding]:
     """Return the findings of every send guard on a draft, against the current directory."""
-    found = directory(session=session, internal_domains=internal_domains)
+    found = known or directory(session=session, internal_domains=internal_domains)
     mail = DraftMail(
         to=tuple(draft.to),
         cc=tuple(draft.cc),

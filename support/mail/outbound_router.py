@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from support.deps import SessionDep, SettingsDep, StaffUser
 from support.errors import BadInput
@@ -19,6 +20,7 @@ from support.mail.outbound_schemas import (
     CannedRead,
     CannedRequest,
     DraftAttachmentRead,
+    DraftSummary,
     InDoubtItem,
     OutboundState,
     OverrideRequest,
@@ -73,6 +75,12 @@ def draft_from_canned(
     return DraftRead.model_validate(draft)
 
 
+@router.get("/tickets/{ticket_id}/drafts", response_model=list[DraftSummary])
+def list_drafts(ticket_id: Id, actor: StaffUser, session: SessionDep) -> list[DraftSummary]:
+    """List a conversation's drafts, newest first, with their approval and send state."""
+    return outbound_views.drafts_of(session=session, actor=actor, ticket_id=ticket_id)
+
+
 @router.get("/drafts/{draft_id}", response_model=OutboundState)
 def read_draft(
     draft_id: Id, actor: StaffUser, session: SessionDep, settings: SettingsDep
@@ -111,6 +119,24 @@ def add_attachment(
         data=data,
     )
     return DraftAttachmentRead.model_validate(item)
+
+
+@router.get("/drafts/{draft_id}/attachments/{attachment_id}")
+def download_attachment(
+    draft_id: Id, attachment_id: Id, actor: StaffUser, session: SessionDep
+) -> Response:
+    """Download a draft's attachment (audited), always as a download."""
+    item = draft_files.read_attachment(
+        session=session, actor=actor, draft_id=draft_id, attachment_id=attachment_id
+    )
+    return Response(
+        item.data,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(item.filename)}",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @router.delete("/drafts/{draft_id}/attachments/{attachment_id}", status_code=204)

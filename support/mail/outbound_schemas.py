@@ -19,6 +19,7 @@ class FindingRead(BaseModel):
     detail: str
     field: str = ""
     excerpt: str = ""
+    overridden: bool = Field(default=False, description="Let through with a written reason.")
 
 
 class ApprovalRead(BaseModel):
@@ -178,3 +179,18 @@ class DraftAttachmentRead(BaseModel):
     content_type: str
     size: int
     sha256: str
+
+
+class DraftSummary(BaseModel):
+    """A draft of a conversation, with where it stands."""
+
+    id: int
+    ticket_id: int
+    author_id: int | None
+    subject: str
+    status: str
+    status_label: str
+    updated_at: datetime
+    approval_decision: str | None
+    send_status: str | None
+    last_error: str | None

@@ -16,12 +16,12 @@ from support.mail.approval import (
     pending_approval,
     require_supervisor,
 )
+from support.mail.directory_cache import directory
 from support.mail.models import MailApproval, MailDraft, MailSend
 from support.mail.outbound import OutboundConfig
 from support.mail.outbound_checks import (
     REASON_LABELS,
     approval_reasons,
-    directory,
     finding_dicts,
     recipient_kinds,
     run_guards,
@@ -30,6 +30,7 @@ from support.mail.outbound_message import message_hash, unified_diff
 from support.mail.outbound_schemas import (
     ApprovalItem,
     ApprovalRead,
+    DraftSummary,
     InDoubtItem,
     OutboundState,
     SendRead,
@@ -89,14 +90,9 @@ def draft_state(
     """Return a draft as it would leave now: its hash, live findings, approval and send."""
     draft, ticket = draft_in_scope(session=session, actor=actor, draft_id=draft_id)
     exact = outbound.exact_message(session=session, draft=draft, ticket=ticket, config=config)
-    findings = run_guards(
-        session=session, draft=exact.checked, internal_domains=config.internal_domains
-    )
-    kinds = recipient_kinds(
-        directory(session=session, internal_domains=config.internal_domains),
-        exact.recipients,
-        config.internal_domains,
-    )
+    known = directory(session=session, internal_domains=config.internal_domains)
+    findings = run_guards(session=session, draft=exact.checked, known=known)
+    kinds = recipient_kinds(known, exact.recipients, config.internal_domains)
     reasons = approval_reasons(kinds=kinds, findings=findings, required_for=config.required_for)
     approval = session.scalar(
         select(MailApproval)
@@ -186,6 +182,40 @@ def in_doubt(*, session: Session, supervisor: Actor) -> list[InDoubtItem]:
                 send=SendRead.model_validate(send),
                 ticket_subject=ticket.subject,
                 message={k: v for k, v in snap.items() if k != "body"},
+            )
+        )
+    return items
+
+
+def drafts_of(*, session: Session, actor: Actor, ticket_id: int) -> list[DraftSummary]:
+    """Return a conversation's drafts, newest first, each with its approval and send state."""
+    ticket = work.get_for_work(session=session, actor=actor, ticket_id=ticket_id)
+    drafts = session.scalars(
+        select(MailDraft)
+        .where(MailDraft.ticket_id == ticket.id)
+        .order_by(MailDraft.updated_at.desc(), MailDraft.id.desc())
+    ).all()
+    items = []
+    for draft in drafts:
+        approval = session.scalar(
+            select(MailApproval.decision)
+            .where(MailApproval.draft_id == draft.id)
+            .order_by(MailApproval.id.desc())
+            .limit(1)
+        )
+        send = latest_send(session=session, draft_id=draft.id)
+        items.append(
+            DraftSummary(
+                id=draft.id,
+                ticket_id=draft.ticket_id,
+                author_id=draft.author_id,
+                subject=draft.subject,
+                status=draft.status,
+                status_label=DRAFT_LABELS.get(draft.status, draft.status),
+                updated_at=draft.updated_at,
+                approval_decision=approval,
+                send_status=send.status if send else None,
+                last_error=send.last_error if send else None,
             )
         )
     return items

@@ -75,21 +75,15 @@ def _return_to_author(
 ) -> str:
     _settle_draft(send, draft, status, error)
     send.raw = None
-    outbound.event(
+    outbound.step(
         session=session,
-        ticket_id=ticket.id,
+        ticket=ticket,
         kind="send_failed" if status == "failed" else "approval_voided",
         actor_id=None,
         draft_id=draft.id,
         send_id=send.id,
         reason=error,
-    )
-    outbound.move_ticket(
-        session=session,
-        ticket=ticket,
         status=TicketStatus.IN_PROGRESS,
-        actor_id=None,
-        why="send_" + status,
     )
     session.commit()
     log.warning("outbound mail returned to its author", extra={"send_id": send.id, "why": status})
@@ -145,12 +139,12 @@ def _hold_in_doubt(session: Session, send: MailSend, draft: MailDraft, ticket: T
 
 
 def _new_blocks(approval: MailApproval, findings: list[dict[str, object]]) -> list[str]:
-    """Return block findings that the approval did not see (or did not let through)."""
-    allowed = (
-        {(f["code"], f["detail"]) for f in approval.findings if f["severity"] == "block"}
-        if approval.override_reason
-        else set()
-    )
+    """Return block findings that the approval did not let through with a written reason."""
+    allowed = {
+        (f["code"], f["detail"])
+        for f in approval.findings
+        if f["severity"] == "block" and f.get("overridden")
+    }
     return [
         str(f["detail"])
         for f in findings
@@ -273,17 +267,15 @@ def send_draft(
     copy = _record_copy(session, send, ticket, "sent")
     send.raw = None
     enqueue(session, outbound.ARCHIVE_SENT, {"send_id": send.id}, max_attempts=10)
-    outbound.event(
+    outbound.step(
         session=session,
-        ticket_id=ticket.id,
+        ticket=ticket,
         kind="reply_sent",
         actor_id=None,
         draft_id=draft.id,
         send_id=send.id,
         message_id=copy.id,
-    )
-    outbound.move_ticket(
-        session=session, ticket=ticket, status=TicketStatus.REPLIED, actor_id=None, why="sent"
+        status=TicketStatus.REPLIED,
     )
     session.commit()
     log.info("outbound mail sent", extra={"send_id": send.id, "charset": send.charset})

@@ -295,14 +295,21 @@ def ticket_order_nos(*, session: Session, ticket_id: int) -> list[str]:
 
 
 def directory_fingerprint(*, session: Session) -> tuple[object, ...]:
-    """Return counts and last changes of donors, orders and organisations (cache validation)."""
-    parts: list[object] = []
-    for model in (Donor, Order, Donation, Supplier, Municipality):
-        count, latest = session.execute(
-            select(func.count(), func.max(model.updated_at)).select_from(model)
-        ).one()
-        parts += [count, latest]
-    return tuple(parts)
+    """Return what tells that donors, orders or organisations changed (one cheap query).
+
+    Donors and organisations count with their last change; orders and donations with their
+    count and highest id only, since their frequent status updates change no number or owner.
+    """
+    columns = [
+        select(func.count()).select_from(Order).scalar_subquery(),
+        select(func.max(Order.id)).scalar_subquery(),
+        select(func.count()).select_from(Donation).scalar_subquery(),
+        select(func.max(Donation.id)).scalar_subquery(),
+    ]
+    for model in (Donor, Supplier, Municipality):
+        columns.append(select(func.count()).select_from(model).scalar_subquery())
+        columns.append(select(func.max(model.updated_at)).scalar_subquery())
+    return tuple(session.execute(select(*columns)).one())
 
 
 def donor_contact(*, session: Session, donor_id: str | None) -> tuple[str, str | None] | None:

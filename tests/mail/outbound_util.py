@@ -20,9 +20,12 @@ from support.db import utcnow
 from support.jobs import Job, JobRunner
 from support.mail.ingest import MailboxConfig, ingest
 from support.mail.models import MailMessage
+from support.tickets.world import World, load_world, read_world
+from tests.factories import world_path
 
 OURS = "support-ise@furusato-desk.example.jp"
 DONOR = "taro.yamada@example.ne.jp"
+_DONORS = {"don-001", "don-002", "don-003", "don-004", "don-005"}
 MAILBOX = MailboxConfig(our_addresses=frozenset({OURS}), municipality_by_address={OURS: "ise"})
 
 
@@ -47,15 +50,35 @@ def deliver(
 
 
 @cache
+def _small_world() -> World:
+    world = read_world(world_path())
+    donors = [d for d in world.donors if d.id in _DONORS]
+    orders = [o for o in world.orders if o.donor_id in _DONORS]
+    return world.model_copy(update={"donors": donors, "orders": orders})
+
+
+def load_small_world(factory: sessionmaker[Session]) -> None:
+    """Load every municipality and supplier but only a few donors (and their orders)."""
+    with factory() as s:
+        load_world(session=s, world=_small_world())
+        s.commit()
+
+
+@cache
 def _unusable_hash() -> str:
     # One Argon2 hash for every test user: the tests log in by token, never by password.
     return hash_password(secrets.token_urlsafe(16))
 
 
 def staff_login(
-    client: TestClient, factory: sessionmaker[Session], role: RoleName
+    _client: TestClient, factory: sessionmaker[Session], role: RoleName
 ) -> tuple[int, dict[str, str]]:
     """Create a staff user with a bearer token (no password round); return id and header."""
+    return make_staff(factory, role)
+
+
+def make_staff(factory: sessionmaker[Session], role: RoleName) -> tuple[int, dict[str, str]]:
+    """Create a staff user and a bearer token for it; return its id and the header."""
     with factory() as s:
         user = User(
             username=f"{role}-{secrets.token_hex(4)}",

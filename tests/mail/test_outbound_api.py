@@ -4,25 +4,36 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from support.adapters.fakes import InMemoryMailSender, InMemorySearchIndex, InMemorySentArchive
 from support.adapters.ports import SendError
 from support.app import Adapters, create_app
 from support.auth.models import AuditEvent, RoleName
 from support.config import Settings
-from support.jobs import JobRunner
+from support.db import utcnow
+from support.jobs import Job, JobRunner
 from support.mail.models import MailSend
+from support.mail.sending import sweep_sends
 from support.worker import build_runner
 from tests.conftest import Database
-from tests.factories import load_demo_world, login_as
-from tests.mail.outbound_util import DONOR, OURS, deliver, run_due, staff_login, write_draft
+from tests.factories import login_as
+from tests.mail.outbound_util import (
+    DONOR,
+    OURS,
+    deliver,
+    load_small_world,
+    run_due,
+    staff_login,
+    write_draft,
+)
 
 
 @dataclass
@@ -67,24 +78,55 @@ class Desk:
         return approved
 
 
+@dataclass
+class _Stack:
+    client: TestClient
+    runner: JobRunner
+    sender: InMemoryMailSender
+    archive: InMemorySentArchive
+
+
+@pytest.fixture(scope="module")
+def stacks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, _Stack]]:
+    """One app and worker per backend for the module (building them loads every policy)."""
+    made: dict[str, _Stack] = {}
+    yield made
+    for stack in made.values():
+        stack.client.__exit__(None, None, None)
+
+
+def _stack(stacks: dict[str, _Stack], database: Database, data_dir: Path) -> _Stack:
+    if database.url not in stacks:
+        settings = Settings(
+            database_url=database.url,
+            data_dir=data_dir,
+            cookie_secure=False,
+            mail_addresses={OURS: "ise"},
+            mail_from="support@furusato-desk.example.jp",
+            undo_seconds=30,
+        )
+        sender, archive = InMemoryMailSender(), InMemorySentArchive()
+        app = create_app(settings, adapters=Adapters(search=InMemorySearchIndex()))
+        client = TestClient(app)
+        client.__enter__()
+        runner = build_runner(database.factory, settings, sender, archive)
+        stacks[database.url] = _Stack(client, runner, sender, archive)
+    stack = stacks[database.url]
+    stack.sender.sent.clear()
+    stack.sender.fail_with = None
+    stack.archive.messages.clear()
+    return stack
+
+
 @pytest.fixture
-def desk(database: Database, tmp_path: Path) -> Iterator[Desk]:
-    settings = Settings(
-        database_url=database.url,
-        data_dir=tmp_path / "data",
-        cookie_secure=False,
-        mail_addresses={OURS: "ise"},
-        mail_from="support@furusato-desk.example.jp",
-        undo_seconds=30,
+def desk(database: Database, stacks: dict[str, _Stack], tmp_path: Path) -> Desk:
+    stack = _stack(stacks, database, tmp_path / "data")
+    load_small_world(database.factory)
+    op_id, op = staff_login(stack.client, database.factory, RoleName.OPERATOR)
+    sv_id, sv = staff_login(stack.client, database.factory, RoleName.SUPERVISOR)
+    return Desk(
+        stack.client, database, stack.runner, stack.sender, stack.archive, op_id, op, sv_id, sv
     )
-    load_demo_world(database.factory)
-    sender, archive = InMemoryMailSender(), InMemorySentArchive()
-    app = create_app(settings, adapters=Adapters(search=InMemorySearchIndex()))
-    runner = build_runner(database.factory, settings, sender, archive)
-    with TestClient(app) as client:
-        op_id, op = staff_login(client, database.factory, RoleName.OPERATOR)
-        sv_id, sv = staff_login(client, database.factory, RoleName.SUPERVISOR)
-        yield Desk(client, database, runner, sender, archive, op_id, op, sv_id, sv)
 
 
 class TestSubmitForApproval:
@@ -125,6 +167,13 @@ class TestSubmitForApproval:
         desk.post(f"drafts/{draft['id']}/submit", desk.operator)
         again = desk.post(f"drafts/{draft['id']}/submit", desk.operator)
         assert again["_status"] == 409 and again["code"] == "draft_not_submittable"
+        listed = desk.client.get(
+            f"/api/outbound/tickets/{ticket_id}/drafts", headers=desk.operator
+        ).json()
+        assert [(d["id"], d["status_label"]) for d in listed] == [
+            (draft["id"], "承認待ち"),
+            (empty["id"], "作成中"),
+        ]
 
 
 class TestApproveAndSend:
@@ -234,6 +283,13 @@ class TestChangesVoidTheApproval:
             {"filename": "案内.txt", "content_type": "text/plain", "data_base64": "5qGI5YaF"},
         )
         assert added["_status"] == 201 and added["size"] == 6
+        download = desk.client.get(
+            f"/api/outbound/drafts/{draft['id']}/attachments/{added['id']}", headers=desk.operator
+        )
+        assert (
+            download.content == "案内".encode()
+            and "attachment" in download.headers["content-disposition"]
+        )
         state = desk.state(draft["id"])
         assert state["status"] == "draft"
         assert state["message"]["attachments"][0]["filename"] == "案内.txt"  # type: ignore[index]
@@ -429,3 +485,43 @@ class TestScope:
         response = desk.client.post("/api/outbound/drafts/999/submit", headers=desk.operator)
         assert response.status_code == 404
         assert response.headers["content-type"].startswith("application/problem+json")
+
+
+class TestRecoveryAfterACrash:
+    def _left_as(self, desk: Desk, status: str) -> int:
+        ticket_id, _ = desk.ticket()
+        approved = desk.submit_and_approve(ticket_id)
+        with desk.db.factory() as s:
+            s.execute(update(MailSend).values(status=status))
+            s.commit()
+        return int(str(approved["draft_id"]))
+
+    def test_a_send_that_died_before_data_is_sent_again(self, desk: Desk) -> None:
+        draft_id = self._left_as(desk, "sending")
+        run_due(desk.runner, desk.db.factory)
+        assert len(desk.sender.sent) == 1 and desk.state(draft_id)["status"] == "sent"
+
+    def test_a_send_that_died_during_data_is_held_in_doubt(self, desk: Desk) -> None:
+        draft_id = self._left_as(desk, "transmitting")
+        run_due(desk.runner, desk.db.factory)
+        assert desk.sender.sent == [] and desk.state(draft_id)["status"] == "in_doubt"
+        convo = desk.client.get(
+            f"/api/inbox/{desk.state(draft_id)['ticket_id']}", headers=desk.operator
+        ).json()
+        assert [m["send_status"] for m in convo["messages"]] == [None, "in_doubt"]
+
+    def test_the_sweep_requeues_a_send_whose_job_gave_up(self, desk: Desk) -> None:
+        ticket_id, _ = desk.ticket()
+        approved = desk.submit_and_approve(ticket_id)
+        with desk.db.factory() as s:
+            s.execute(update(Job).values(status="failed"))
+            s.execute(update(MailSend).values(send_after=utcnow() - timedelta(hours=1)))
+            s.commit()
+        run_due(desk.runner, desk.db.factory)
+        assert desk.sender.sent == []
+        with desk.db.factory() as s:
+            assert sweep_sends(session=s) == 1
+            s.commit()
+        run_due(desk.runner, desk.db.factory)
+        assert len(desk.sender.sent) == 1
+        assert desk.state(approved["draft_id"])["status"] == "sent"
