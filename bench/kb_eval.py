@@ -1,6 +1,7 @@
 """Measure FAQ search quality and speed: recall@k, MRR@5 overall and per kind, latency.
 
 Usage: .venv/bin/python bench/kb_eval.py [--faq PATH] [--queries PATH] [--db PATH] [--misses]
+       .venv/bin/python bench/kb_eval.py --osmem     # the Elasticsearch adapter on osmem-server
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from support.adapters.ports import SearchDocument  # noqa: E402
+from support.adapters.ports import SearchDocument, SearchIndex  # noqa: E402
 from support.adapters.search_sqlite import SqliteSearchIndex  # noqa: E402
 
 DEFAULT_FAQ = REPO_ROOT / "../shared/data/kb/faq.jsonl"
@@ -101,9 +102,7 @@ def summarise(outcomes: Sequence[Outcome]) -> dict[str, float]:
     return figures
 
 
-def evaluate(
-    index: SqliteSearchIndex, queries: Sequence[Query]
-) -> tuple[list[Outcome], list[float]]:
+def evaluate(index: SearchIndex, queries: Sequence[Query]) -> tuple[list[Outcome], list[float]]:
     """Run every query once and return the outcomes and per-query latencies in seconds."""
     outcomes, latencies = [], []
     for query in queries:
@@ -142,7 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", default=None, help="index file (default: a temporary file)")
     parser.add_argument("--repeat", type=int, default=5, help="timed passes over the queries")
     parser.add_argument("--misses", action="store_true", help="list queries not ranked first")
+    parser.add_argument("--osmem", action="store_true", help="Elasticsearch adapter on osmem")
     args = parser.parse_args(argv)
+    if args.osmem:
+        return _main_osmem(args)
 
     docs = load_documents(args.faq)
     queries = load_queries(args.queries)
@@ -174,6 +176,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.misses:
         print("\nnot first:")
+        for outcome in outcomes:
+            if outcome.recall_at(1) < 1:
+                print(f"  [{outcome.query.kind}] {outcome.query.q[:60]}")
+                print(f"      want {list(outcome.query.relevant)} got {list(outcome.ranked)}")
+    return 0
+
+
+def _main_osmem(args: argparse.Namespace) -> int:
+    from support.adapters.search_elastic import ElasticSearchIndex
+    from tests.services.opensearch import OpenSearchServer
+
+    docs = load_documents(args.faq)
+    queries = load_queries(args.queries)
+    with OpenSearchServer() as server:
+        index = ElasticSearchIndex(server.url, index="kb-eval")
+        index.reindex(docs)
+        outcomes, latencies = evaluate(index, queries)
+        index.close()
+    print(f"osmem-server: documents {len(docs)}, queries {len(queries)}")
+    print_table(outcomes)
+    print(f"p50 {statistics.median(latencies) * 1000:.2f} ms")
+    if args.misses:
         for outcome in outcomes:
             if outcome.recall_at(1) < 1:
                 print(f"  [{outcome.query.kind}] {outcome.query.q[:60]}")

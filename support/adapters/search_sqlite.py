@@ -12,13 +12,15 @@ so FTS5 only has to split on spaces. A query goes through four plain steps:
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from support.adapters.fts_query import Frequencies, fts_entries, or_of_phrases
 from support.adapters.ja_text import (
     ANALYZER_VERSION,
     NEGATION,
@@ -50,9 +52,16 @@ _W_GRAMS_UNKNOWN = 0.8
 _OWN_MUNICIPALITY = 1.5
 _OTHER_SPECIFIC = 0.5
 
+# Coverage: the best candidates are scaled by the idf-weighted share of the query's words and
+# synonym groups they contain, so a document that answers the whole question beats one that
+# repeats a single rare word of it.
+_W_COVERAGE = 0.5
+_COVERAGE_CANDIDATES = 30
+
 # Longer queries are cut: a donor's question fits, and a pasted document cannot stall search.
 _MAX_QUERY_CHARS = 2000
 _SELECTS_PER_STATEMENT = 100
+_SIGNAL_DEPTH = 200
 
 # Bump _SCHEMA_VERSION when the tables change; either version change rebuilds the index.
 _SCHEMA_VERSION = "1"
@@ -75,6 +84,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS kb_terms_vocab USING fts5vocab(kb_terms, 'row
 CREATE VIRTUAL TABLE IF NOT EXISTS kb_grams USING fts5(
     head, body, tokenize = 'unicode61 remove_diacritics 0'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS kb_grams_vocab USING fts5vocab(kb_grams, 'row');
 """
 
 
@@ -108,6 +118,7 @@ class _Query:
     grams: list[str]
     units: list[str]  # every content word, for the share of unknown words
     places: frozenset[str]  # place names, for recognising a municipality's name
+    free_units: list[str] = field(default_factory=list)  # content words outside any concept
 
 
 @dataclass(slots=True)
@@ -195,15 +206,17 @@ class SqliteSearchIndex:
         if not (analysed.terms or analysed.concepts or analysed.grams):
             return []
         with self._lock:
-            signals = self._retrieve(analysed, municipality)
-            unknown = self._unknown_share(analysed.units)
+            freq = self._frequencies(analysed)
+            signals = self._retrieve(analysed, municipality, freq)
+            unknown = freq.unknown_share(analysed.units)
             names = self._municipality_name_terms()
-        w_grams = _W_GRAMS_KNOWN + (_W_GRAMS_UNKNOWN - _W_GRAMS_KNOWN) * unknown
-        scores = {
-            doc_id: score
-            * _municipality_factor(signals[doc_id].municipality, municipality, analysed, names)
-            for doc_id, score in _combine(signals, w_grams).items()
-        }
+            w_grams = _W_GRAMS_KNOWN + (_W_GRAMS_UNKNOWN - _W_GRAMS_KNOWN) * unknown
+            scores = {
+                doc_id: score
+                * _municipality_factor(signals[doc_id].municipality, municipality, analysed, names)
+                for doc_id, score in _combine(signals, w_grams).items()
+            }
+            self._weigh_coverage(analysed, scores)
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         hits = [SearchHit(id=doc_id, score=round(score, 6)) for doc_id, score in ranked[:top]]
         # A candidate can score nothing: bm25() gives ~0 to words in most documents.
@@ -266,8 +279,8 @@ class SqliteSearchIndex:
         concepts = []
         covered: set[str] = set()
         for match in self._get_synonyms().matches(analysis.units):
-            literal = _fts_entries(match.present)
-            synonyms = [e for e in _fts_entries(match.absent) if e not in literal]
+            literal = fts_entries(match.present)
+            synonyms = [e for e in fts_entries(match.absent) if e not in literal]
             if literal and synonyms:
                 concepts.append(_Concept(tuple(literal), tuple(synonyms)))
                 covered.update(unit for entry in literal for unit in entry)
@@ -281,6 +294,7 @@ class SqliteSearchIndex:
             grams=list(dict.fromkeys(analysis.grams)),
             units=units,
             places=frozenset(analysis.places),
+            free_units=[u for u in dict.fromkeys(units) if u not in covered],
         )
 
     # --- storage -----------------------------------------------------------------------
@@ -329,7 +343,7 @@ class SqliteSearchIndex:
         sources = [r[0] for r in self._conn.execute("SELECT source FROM kb_docs ORDER BY rowid")]
         rows = [self._analyse_document(_document_from_json(s)) for s in sources]
         with _Transaction(self._conn):
-            for table in ("kb_terms_vocab", "kb_terms", "kb_grams", "kb_docs"):
+            for table in ("kb_terms_vocab", "kb_grams_vocab", "kb_terms", "kb_grams", "kb_docs"):
                 self._conn.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in _SCHEMA.split(";"):
                 self._conn.execute(statement)
@@ -342,13 +356,40 @@ class SqliteSearchIndex:
 
     # --- retrieval ---------------------------------------------------------------------
 
-    def _retrieve(self, query: _Query, municipality: str | None) -> dict[str, _Signals]:
+    def _frequencies(self, query: _Query) -> Frequencies:
+        """Look up in how many documents each word and trigram of the query occurs."""
+        words = set(query.terms) | set(query.units)
+        for concept in query.concepts:
+            words.update(u for entry in (*concept.literal, *concept.synonyms) for u in entry)
+        n_docs = int(self._conn.execute("SELECT count(*) FROM kb_docs").fetchone()[0])
+        return Frequencies(
+            n_docs=n_docs,
+            terms=self._vocabulary("kb_terms_vocab", sorted(words)),
+            grams=self._vocabulary("kb_grams_vocab", sorted(set(query.grams))),
+        )
+
+    def _vocabulary(self, table: str, terms: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for start in range(0, len(terms), 500):
+            chunk = terms[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            out.update(
+                self._conn.execute(
+                    f"SELECT term, doc FROM {table} WHERE term IN ({marks})",  # noqa: S608
+                    chunk,
+                ).fetchall()
+            )
+        return out
+
+    def _retrieve(
+        self, query: _Query, municipality: str | None, freq: Frequencies
+    ) -> dict[str, _Signals]:
         signals: dict[str, _Signals] = {}
 
         def signal(doc_id: str, doc_municipality: str | None) -> _Signals:
             return signals.setdefault(doc_id, _Signals(doc_municipality))
 
-        terms = _or_of_phrases((t,) for t in query.terms)
+        terms = or_of_phrases((t,) for t in freq.useful(query.terms, freq.terms))
         for doc_id, doc_municipality, _, score in self._match(
             "kb_terms", _TERM_WEIGHTS, [(0, terms)] if terms else [], municipality
         ):
@@ -361,7 +402,9 @@ class SqliteSearchIndex:
         for concept_no, concept in enumerate(query.concepts):
             for weight, entries in ((1.0, concept.literal), (_W_SYNONYM, concept.synonyms)):
                 for entry in entries:
-                    matches.append((len(owners), _or_of_phrases([entry])))
+                    if not freq.may_score(entry):
+                        continue
+                    matches.append((len(owners), or_of_phrases([entry])))
                     owners.append((concept_no, weight))
         best: dict[tuple[str, int], float] = {}
         for doc_id, doc_municipality, key, score in self._match(
@@ -374,7 +417,7 @@ class SqliteSearchIndex:
         for (doc_id, _), score in best.items():
             signals[doc_id].concepts += score
 
-        grams = _or_of_phrases((g,) for g in query.grams)
+        grams = or_of_phrases((g,) for g in freq.useful(query.grams, freq.grams))
         for doc_id, doc_municipality, _, score in self._match(
             "kb_grams", _GRAM_WEIGHTS, [(0, grams)] if grams else [], municipality
         ):
@@ -395,11 +438,16 @@ class SqliteSearchIndex:
         # municipality is known. bm25() is negative, better is lower: flip the sign. Table
         # names and weights are module constants, never user input.
         weight_args = ", ".join(str(w) for w in weights)
+        # Each expression keeps only its best rows, sorted inside SQLite: with thousands of
+        # articles a common word matches most of them, and carrying every row into Python
+        # cost more than the search itself. Candidates past that depth cannot reach the top.
         select = (
-            f"SELECT d.id, d.municipality, ? AS key, -bm25({table}, {weight_args})"  # noqa: S608
+            "SELECT * FROM ("  # noqa: S608
+            f"SELECT d.id, d.municipality, ? AS key, -bm25({table}, {weight_args}) AS score"
             f" FROM {table} JOIN kb_docs AS d ON d.rowid = {table}.rowid"
             f" WHERE {table} MATCH ? AND d.published = 1"
             "   AND (? IS NULL OR d.municipality IS NULL OR d.municipality = ?)"
+            f" ORDER BY score DESC LIMIT {_SIGNAL_DEPTH})"
         )
         out: list[tuple[str, str | None, int, float]] = []
         # SQLite caps a compound SELECT at 500 parts; long mails can match many synonyms.
@@ -411,20 +459,46 @@ class SqliteSearchIndex:
             out.extend((str(r[0]), r[1], int(r[2]), float(r[3])) for r in rows)
         return out
 
-    def _unknown_share(self, units: Sequence[str]) -> float:
-        """Return the share of the query's words that no document contains."""
-        if not units:
-            return 1.0
-        distinct = sorted(set(units))
+    def _weigh_coverage(self, query: _Query, scores: dict[str, float]) -> None:
+        """Scale the best candidates by how much of the query's meaning each one covers."""
+        items: list[tuple[tuple[tuple[str, ...], ...], str]] = [
+            (((u,),), u) for u in query.free_units
+        ]
+        for concept in query.concepts:
+            items.append(((*concept.literal, *concept.synonyms), concept.literal[0][0]))
+        if len(items) < 2 or not scores:
+            return
+        head = sorted(scores, key=lambda d: -scores[d])[:_COVERAGE_CANDIDATES]
+        weights = self._idf([key for _, key in items])
+        total = sum(weights.get(key, 0.0) for _, key in items)
+        if total <= 0:
+            return
+        marks = ", ".join("?" * len(head))
+        rows = self._conn.execute(
+            "SELECT d.id, t.title, t.answer_short, t.body, t.tags FROM kb_terms AS t"  # noqa: S608
+            f" JOIN kb_docs AS d ON d.rowid = t.rowid WHERE d.id IN ({marks})",
+            head,
+        ).fetchall()
+        for doc_id, *columns in rows:
+            words = set(" ".join(columns).split())
+            covered = sum(
+                weights.get(key, 0.0)
+                for entries, key in items
+                if any(all(unit in words for unit in entry) for entry in entries)
+            )
+            scores[doc_id] *= (1 - _W_COVERAGE) + _W_COVERAGE * covered / total
+
+    def _idf(self, terms: Sequence[str]) -> dict[str, float]:
+        distinct = sorted(set(terms))
         marks = ", ".join("?" * len(distinct))
-        known = {
-            row[0]
-            for row in self._conn.execute(
-                f"SELECT term FROM kb_terms_vocab WHERE term IN ({marks})",  # noqa: S608
+        total = self._conn.execute("SELECT count(*) FROM kb_docs").fetchone()[0] or 1
+        return {
+            term: math.log(1 + total / doc)
+            for term, doc in self._conn.execute(
+                f"SELECT term, doc FROM kb_terms_vocab WHERE term IN ({marks})",  # noqa: S608
                 distinct,
             )
         }
-        return sum(1 for u in units if u not in known) / len(units)
 
     def _municipality_name_terms(self) -> dict[str, frozenset[str]]:
         # A municipality's names are the place names most of its articles use (伊勢, 横浜市),
@@ -459,25 +533,6 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-
-def _fts_entries(entries: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    # The negation unit only serves to match the query; documents never index it.
-    stripped = (tuple(unit for unit in entry if unit != NEGATION) for entry in entries)
-    return [entry for entry in dict.fromkeys(stripped) if entry]
-
-
-def _or_of_phrases(phrases: Iterable[Sequence[str]]) -> str:
-    # Terms are quoted so FTS5 never reads them as operators; a multi-word synonym becomes an
-    # AND group, since the index interleaves compounds with their parts and breaks phrases.
-    groups = []
-    for phrase in phrases:
-        quoted = [f'"{term}"' for term in phrase if term]
-        if len(quoted) == 1:
-            groups.append(quoted[0])
-        elif quoted:
-            groups.append("(" + " AND ".join(quoted) + ")")
-    return " OR ".join(groups)
 
 
 def _combine(signals: dict[str, _Signals], w_grams: float) -> dict[str, float]:

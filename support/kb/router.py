@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from support.auth.models import RoleName
 from support.deps import CurrentUser, SearchDep, SessionDep, SettingsDep, StaffUser, client_ip
@@ -189,6 +189,15 @@ def change_status(
         version=body.version,
     )
     return ArticleRead.model_validate(article)
+
+
+@router.delete("/articles/{article_id}", status_code=204)
+def archive_article(
+    article_id: ArticleId, actor: CurrentUser, session: SessionDep, index: SearchDep
+) -> Response:
+    """Archive an article (it leaves search; its history stays)."""
+    service.archive_article(session=session, index=index, actor=actor, article_id=article_id)
+    return Response(status_code=204)
 
 
 @router.get("/articles/{article_id}/revisions", response_model=list[RevisionRead])

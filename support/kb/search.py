@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from support.adapters.ports import SearchIndex
+from support.errors import SupportError
 from support.kb.models import Article, ArticleStatus
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,14 @@ _SPARE = 3
 _QUOTE_LINE = re.compile(r"^\s*(>|＞|\|).*$", re.MULTILINE)
 _ON_WROTE = re.compile(r"^.*(wrote:|のメッセージ:|書きました[:：]?)\s*$", re.MULTILINE)
 _SIGNATURE = re.compile(r"^(--\s*|-{4,}|━{4,}|={4,}|＝{4,})$", re.MULTILINE)
+
+
+class SearchUnavailable(SupportError):
+    """The search engine did not answer (Elasticsearch down, index file unreadable)."""
+
+    status = 503
+    title = "検索を一時的に利用できません。しばらくしてから再度お試しください"
+    code = "search_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +61,11 @@ def search(
     top = max(0, min(top, MAX_TOP))
     if top == 0 or not _has_content(query):
         return []
-    hits = index.search(query, municipality=municipality or None, top=top + _SPARE)
+    try:
+        hits = index.search(query, municipality=municipality or None, top=top + _SPARE)
+    except Exception as exc:  # noqa: BLE001 - any engine failure is an outage to the caller
+        log.warning("search engine failed", extra={"error": type(exc).__name__})
+        raise SearchUnavailable() from exc
     if not hits:
         return []
     ids = [hit.id for hit in hits]

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from support.adapters.ports import SearchIndex
@@ -22,10 +22,12 @@ from support.errors import Conflict, Forbidden, NotFound
 from support.kb.indexing import queue_index
 from support.kb.models import Article, ArticleRevision, ArticleStatus
 from support.kb.schemas import ArticleCreate, ArticleUpdate, ImportResult, ImportRow
-from support.kb.search import ArticleHit, search, suggest, suggestion_query
+from support.kb.search import ArticleHit, SearchUnavailable, search, suggest, suggestion_query
 
 __all__ = [
     "ArticleHit",
+    "SearchUnavailable",
+    "archive_article",
     "create_article",
     "export_rows",
     "get_article",
@@ -256,6 +258,21 @@ def set_status(
     return article
 
 
+def archive_article(
+    *, session: Session, index: SearchIndex, actor: Actor, article_id: str
+) -> Article:
+    """Take an article out of use for good (DELETE); its history stays."""
+    current = _load(session, actor, article_id)
+    return set_status(
+        session=session,
+        index=index,
+        actor=actor,
+        article_id=article_id,
+        status=ArticleStatus.ARCHIVED,
+        version=current.version,
+    )
+
+
 def _bump(article: Article, actor: Actor) -> None:
     article.version += 1
     article.updated_at = utcnow()
@@ -346,18 +363,6 @@ def export_rows(*, session: Session, include_drafts: bool = False) -> Iterator[d
         if include_drafts:
             line["status"] = article.status
         yield line
-
-
-def count_published(*, session: Session) -> int:
-    """Return how many articles are published."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Article)
-            .where(Article.status == ArticleStatus.PUBLISHED)
-        )
-        or 0
-    )
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:

@@ -198,6 +198,18 @@ class TestChangeStatus:
         history = app_client.get(f"{API}/faq-920/revisions", headers=supervisor).json()
         assert [r["action"] for r in history] == ["archived", "published", "created"]
 
+    def test_delete_archives_and_keeps_the_history(
+        self, app_client: TestClient, supervisor: dict[str, str], operator: dict[str, str]
+    ) -> None:
+        create(app_client, supervisor, id="faq-922", status="published")
+        assert app_client.delete(f"{API}/faq-922", headers=operator).status_code == 403
+        assert app_client.delete(f"{API}/faq-922", headers=supervisor).status_code == 204
+        assert app_client.delete(f"{API}/faq-922", headers=supervisor).status_code == 204
+        assert public_ids(app_client, "配送希望日") == []
+        history = app_client.get(f"{API}/faq-922/revisions", headers=supervisor).json()
+        assert [r["action"] for r in history] == ["archived", "created"]
+        assert app_client.delete(f"{API}/faq-404", headers=supervisor).status_code == 404
+
     def test_an_operator_cannot_publish_a_draft(
         self, app_client: TestClient, operator: dict[str, str]
     ) -> None:

@@ -128,3 +128,14 @@ class TestImport:
             service.import_rows(
                 session=session, index=InMemorySearchIndex(), actor=operator, rows=rows("a")
             )
+
+
+class TestSearchOutage:
+    def test_an_unreachable_engine_is_a_503_not_a_crash(self, database: Database) -> None:
+        class DownIndex(InMemorySearchIndex):
+            def search(self, query: str, *, municipality: str | None = None, top: int = 5) -> list:  # type: ignore[type-arg]
+                raise ConnectionError("down")
+
+        with database.factory() as session, pytest.raises(service.SearchUnavailable) as raised:
+            service.search(session=session, index=DownIndex(), query="控除")
+        assert raised.value.status == 503
