@@ -259,6 +259,7 @@ def user_list() -> None:
 
 
 def _register_groups() -> None:
+    from support.cli_import import import_
     from support.cli_kb import kb
     from support.cli_mail import mail
     from support.cli_report import report
@@ -266,6 +267,7 @@ def _register_groups() -> None:
     cli.add_command(kb)
     cli.add_command(mail)
     cli.add_command(report)
+    cli.add_command(import_)
 
 
 _register_groups()
