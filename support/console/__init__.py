@@ -16,7 +16,6 @@ from support.console import (
     kb_pages,
     org_pages,
 )
-from support.console.compose import DirectoryCache
 from support.console.security import ConsoleHeadersMiddleware, LoginRateLimitMiddleware
 from support.console.views import CountCache
 from support.console.web import STATIC
@@ -27,7 +26,6 @@ LOGIN_PATHS = frozenset({"/console/login", "/api/auth/login", "/api/auth/token"}
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Mount the console's pages, static files and security middleware on the app."""
-    app.state.console_directory = DirectoryCache()
     app.state.console_counts = CountCache()
     # A burst of `login_rate_limit` attempts per address, refilled over the window: enough for
     # people who mistype, not for guessing passwords (the per-account lockout stops the rest).

@@ -22,7 +22,7 @@ from support.db import utcnow
 from support.deps import SearchDep, SessionDep, SettingsDep
 from support.errors import BadInput
 from support.kb import service as kb_service
-from support.mail import approval, canned, guards, inbox
+from support.mail import approval, canned, inbox
 from support.mail.outbound import OutboundConfig
 from support.mail.parsing_html import sanitize_html
 from support.mail.schemas import DraftWrite
@@ -274,10 +274,11 @@ async def check(
     """Return the send-guard findings of the draft being typed."""
     check_json_csrf(request, actor)
     data = await _json_body(request)
-    context = compose.ticket_context(session=session, actor=actor, ticket_id=ticket_id)
-    directory = compose.directory_cache(request).get(session, settings)
-    findings = guards.check_draft(compose.draft_from(data), context, directory)
-    return json_ok(compose.findings_json(findings))
+    return json_ok(
+        compose.check(
+            session=session, actor=actor, ticket_id=ticket_id, data=data, settings=settings
+        )
+    )
 
 
 @api.put("/{ticket_id}/presence")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from support.auth.actor import Actor
 from support.calendar import JST
 from support.tickets import scope, sla_queue, work
-from support.tickets.models import Donation, Order, Ticket, TicketOrder, TicketTag
+from support.tickets.models import Ticket, TicketTag
 from support.tickets.status import TicketStatus
 
 CHANNEL_LABELS: dict[str, str] = {
@@ -73,26 +73,6 @@ def inbound_today(*, session: Session, actor: Actor, now: datetime) -> list[Inbo
         slot = hours[created.astimezone(JST).hour].by_channel
         slot[channel] = slot.get(channel, 0) + 1
     return hours
-
-
-def order_numbers_of(*, session: Session, actor: Actor, ticket_id: int) -> list[str]:
-    """Return the order numbers (and their donation numbers) a ticket is linked to."""
-    ticket = work.get_for_work(session=session, actor=actor, ticket_id=ticket_id)
-    rows = session.execute(
-        select(Order.order_no, Donation.donation_no)
-        .outerjoin(Donation, Donation.id == Order.donation_id)
-        .where(
-            (Order.id == ticket.order_id)
-            | Order.id.in_(select(TicketOrder.order_id).where(TicketOrder.ticket_id == ticket.id))
-        )
-        .order_by(Order.order_no)
-    ).all()
-    numbers: list[str] = []
-    for order_no, donation_no in rows:
-        numbers.append(order_no)
-        if donation_no:
-            numbers.append(donation_no)
-    return numbers
 
 
 def popular_tags(*, session: Session, actor: Actor, limit: int = 50) -> list[str]:

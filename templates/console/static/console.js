@@ -45,7 +45,7 @@
       const li = document.createElement("li");
       li.className = f.severity;
       li.dataset.code = f.code;
-      li.textContent = (f.severity === "block" ? "送信不可: " : "注意: ") + f.message;
+      li.textContent = (f.severity === "block" ? "送信不可: " : "注意: ") + f.detail;
       list.append(li);
     }
   }
