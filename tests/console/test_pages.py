@@ -191,16 +191,12 @@ class TestQueue:
         fine = client.get("/console/inbox?sla=ok").text
         assert f"/console/inbox/{new_id}" in fine and f"/console/inbox/{old_id}" not in fine
 
-    @pytest.mark.parametrize(
-        "query", ["status=bogus", "sla=late", "channel=fax", "page=0", "assignee=x1"]
-    )
-    def test_bad_filters_are_a_422_page(
-        self, client: TestClient, world: Database, query: str
-    ) -> None:
+    def test_bad_filters_are_a_422_page(self, client: TestClient, world: Database) -> None:
         _operator(client, world)
-        page = client.get(f"/console/inbox?{query}")
-        assert page.status_code == 422
-        assert "text/html" in page.headers["content-type"]
+        for query in ("status=bogus", "sla=late", "channel=fax", "page=0", "assignee=x1"):
+            page = client.get(f"/console/inbox?{query}")
+            assert page.status_code == 422, query
+            assert "text/html" in page.headers["content-type"]
 
     def test_is_for_staff_only(self, client: TestClient, world: Database) -> None:
         user, password = make_user(world.factory, RoleName.MUNICIPALITY, municipality_id="ise")
