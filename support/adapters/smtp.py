@@ -43,7 +43,9 @@ class SmtpMailSender:
         self.timeout = timeout
         self.tls_context = tls_context
 
-    async def _send(self, mail: OutgoingMail, before_data: Callable[[], None] | None) -> None:
+    async def _send(
+        self, mail: OutgoingMail, before_data: Callable[[], None] | None, data_begun: list[bool]
+    ) -> None:
         client = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -56,10 +58,7 @@ class SmtpMailSender:
         )
         await client.connect()
         try:
-            if before_data is None:
-                await client.sendmail(mail.envelope_from, list(mail.recipients), mail.data)
-            else:
-                await self._envelope_then_data(client, mail, before_data)
+            await self._envelope_then_data(client, mail, before_data, data_begun)
         finally:
             try:
                 await client.quit()
@@ -69,10 +68,13 @@ class SmtpMailSender:
 
     @staticmethod
     async def _envelope_then_data(
-        client: aiosmtplib.SMTP, mail: OutgoingMail, before_data: Callable[[], None]
+        client: aiosmtplib.SMTP,
+        mail: OutgoingMail,
+        before_data: Callable[[], None] | None,
+        data_begun: list[bool],
     ) -> None:
-        # The same steps as sendmail(), split so that the caller can record, before DATA,
-        # that everything so far failed or succeeded without delivering anything.
+        # The steps of sendmail(), split so that it is known whether DATA had begun: before
+        # it nothing can have been delivered, whatever went wrong.
         if client.is_ehlo_or_helo_needed:
             await client.ehlo()
         await client.mail(mail.envelope_from)
@@ -87,7 +89,9 @@ class SmtpMailSender:
             if any(r.code < 500 for r in refused):
                 raise _DataRefused(min(r.code for r in refused), "recipients refused for now")
             raise aiosmtplib.SMTPRecipientsRefused(refused)
-        before_data()
+        if before_data is not None:
+            before_data()
+        data_begun.append(True)
         try:
             await client.data(mail.data)
         except aiosmtplib.SMTPResponseException as exc:
@@ -96,20 +100,24 @@ class SmtpMailSender:
 
     def send(self, mail: OutgoingMail, *, before_data: Callable[[], None] | None = None) -> None:
         """Send one message; map SMTP failures to transient or permanent SendErrors."""
+        data_begun: list[bool] = []
         try:
-            asyncio.run(self._send(mail, before_data))
+            asyncio.run(self._send(mail, before_data, data_begun))
         except _DataRefused as exc:
             raise SendError(f"SMTP {exc.code}", permanent=500 <= exc.code < 600) from exc
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            # Our credentials, not the message: retrying once they are fixed sends it.
+            raise SendError(f"SMTP authentication failed ({exc.code})", permanent=False) from exc
         except aiosmtplib.SMTPResponseException as exc:
             permanent = 500 <= exc.code < 600
             raise SendError(f"SMTP {exc.code}", permanent=permanent) from exc
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise SendError("all recipients refused", permanent=True) from exc
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
-            # The DATA may have been accepted just before the line dropped.
-            raise SendError(type(exc).__name__, permanent=False, reached_server=True) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise SendError(type(exc).__name__, permanent=False) from exc
+            # A dropped line or a timeout once DATA had begun: the server may have the mail.
+            raise SendError(
+                type(exc).__name__, permanent=False, reached_server=bool(data_begun)
+            ) from exc
         log.info(
             "mail sent", extra={"message_id": mail.message_id, "recipients": len(mail.recipients)}
         )

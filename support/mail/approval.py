@@ -43,7 +43,7 @@ from support.mail.outbound_errors import (
     TooLateToPullBack,
 )
 from support.mail.outbound_message import message_hash
-from support.tickets import work
+from support.tickets import channels, work
 from support.tickets.status import TicketStatus
 
 if TYPE_CHECKING:
@@ -155,9 +155,24 @@ def submit(
     return approval
 
 
-def _require_not_author(actor: Actor, draft: MailDraft, approval: MailApproval) -> None:
+def _require_not_author(
+    session: Session, actor: Actor, draft: MailDraft, approval: MailApproval
+) -> None:
+    """Refuse the author, the submitter, and anyone who saved any version of the draft."""
     if actor.user_id is None or actor.user_id in (draft.author_id, approval.submitted_by):
         raise SelfApproval()
+    edits = channels.event_actors(session=session, ticket_id=draft.ticket_id, kind="draft_saved")
+    if any(who == actor.user_id and detail.get("draft_id") == draft.id for who, detail in edits):
+        raise SelfApproval("自分が編集した返信は承認できません")
+
+
+def is_own(session: Session, actor: Actor, draft: MailDraft, approval: MailApproval) -> bool:
+    """Return True when the actor wrote, edited or submitted the draft (and may not approve)."""
+    try:
+        _require_not_author(session, actor, draft, approval)
+    except SelfApproval:
+        return True
+    return False
 
 
 def _awaiting(session: Session, draft: MailDraft) -> MailApproval:
@@ -246,7 +261,7 @@ def override(
     require_supervisor(supervisor)
     draft, ticket = draft_in_scope(session=session, actor=supervisor, draft_id=draft_id)
     approval = _awaiting(session, draft)
-    _require_not_author(supervisor, draft, approval)
+    _require_not_author(session, supervisor, draft, approval)
     _require_same_message(session, draft, ticket, approval, message_hash, config)
     if not any(f["severity"] == "block" for f in approval.findings):
         raise Conflict("解除が必要な指摘（ブロック）はありません")
@@ -268,7 +283,7 @@ def approve(
     require_supervisor(supervisor)
     draft, ticket = draft_in_scope(session=session, actor=supervisor, draft_id=draft_id)
     approval = _awaiting(session, draft)
-    _require_not_author(supervisor, draft, approval)
+    _require_not_author(session, supervisor, draft, approval)
     _require_same_message(session, draft, ticket, approval, message_hash, config)
     if override_reason:
         _record_override(session, supervisor, ticket, approval, override_reason)

@@ -12,6 +12,7 @@ from support.auth.actor import Actor
 from support.mail import outbound
 from support.mail.approval import (
     draft_in_scope,
+    is_own,
     latest_send,
     pending_approval,
     require_supervisor,
@@ -153,7 +154,7 @@ def approvals_inbox(
                 author_id=draft.author_id,
                 message=approval.snapshot,
                 diff=unified_diff(previous, approval.snapshot),
-                self_authored=supervisor.user_id in (draft.author_id, approval.submitted_by),
+                self_authored=is_own(session, supervisor, draft, approval),
             )
         )
     return items, total
@@ -195,6 +196,7 @@ def drafts_of(*, session: Session, actor: Actor, ticket_id: int) -> list[DraftSu
         .where(MailDraft.ticket_id == ticket.id)
         .order_by(MailDraft.updated_at.desc(), MailDraft.id.desc())
     ).all()
+    _audit(session, actor, ticket, "mail_drafts", ticket.id)
     items = []
     for draft in drafts:
         approval = session.scalar(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from support.tickets.models import (
     Order,
     Supplier,
     Ticket,
+    TicketEvent,
     TicketOrder,
 )
 from support.tickets.status import TicketStatus
@@ -340,3 +341,15 @@ def tickets_by_notice_ids(*, session: Session, message_ids: Collection[str]) -> 
 def is_supplier_address(*, session: Session, ticket: Ticket, address: str) -> bool:
     """Return True when the address is the ticket's supplier's."""
     return supplier_notice.is_supplier_address(session=session, ticket=ticket, address=address)
+
+
+def event_actors(
+    *, session: Session, ticket_id: int, kind: str
+) -> list[tuple[int | None, dict[str, Any]]]:
+    """Return (actor, detail) of a ticket's timeline events of one kind, oldest first."""
+    rows = session.execute(
+        select(TicketEvent.actor_id, TicketEvent.detail)
+        .where(TicketEvent.ticket_id == ticket_id, TicketEvent.kind == kind)
+        .order_by(TicketEvent.id)
+    ).all()
+    return [(actor, dict(detail or {})) for actor, detail in rows]

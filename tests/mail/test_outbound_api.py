@@ -212,6 +212,22 @@ class TestApproveAndSend:
         assert refused["_status"] == 403 and refused["code"] == "self_approval"
         assert "request_id" in refused
 
+    def test_a_supervisor_who_edited_the_draft_cannot_approve_it(self, desk: Desk) -> None:
+        ticket_id, _ = desk.ticket()
+        draft = desk.draft(ticket_id)
+        write_draft(
+            desk.client, desk.supervisor, ticket_id, draft_id=int(str(draft["id"])), body="改稿"
+        )
+        state = desk.post(f"drafts/{draft['id']}/submit", desk.operator)
+        queue = desk.client.get("/api/outbound/approvals", headers=desk.supervisor).json()
+        assert queue["items"][0]["self_authored"] is True
+        refused = desk.post(
+            f"drafts/{draft['id']}/approve",
+            desk.supervisor,
+            {"message_hash": state["message_hash"]},
+        )
+        assert refused["_status"] == 403 and refused["code"] == "self_approval"
+
     def test_operators_cannot_approve(self, desk: Desk) -> None:
         ticket_id, _ = desk.ticket()
         draft = desk.draft(ticket_id)
@@ -525,3 +541,26 @@ class TestRecoveryAfterACrash:
         run_due(desk.runner, desk.db.factory)
         assert len(desk.sender.sent) == 1
         assert desk.state(approved["draft_id"])["status"] == "sent"
+
+
+class TestBadInput:
+    def test_malformed_bodies_get_a_problem_and_change_nothing(self, desk: Desk) -> None:
+        ticket_id, _ = desk.ticket()
+        draft = desk.draft(ticket_id)
+        state = desk.post(f"drafts/{draft['id']}/submit", desk.operator)
+        bodies = [
+            ("approve", {"message_hash": "not-a-hash"}),
+            ("approve", {"message_hash": state["message_hash"], "extra": 1}),
+            ("reject", {"comment": ""}),
+            ("resolve", {"outcome": "maybe"}),
+            ("override", {"message_hash": state["message_hash"]}),
+        ]
+        for action, body in bodies:
+            response = desk.client.post(
+                f"/api/outbound/drafts/{draft['id']}/{action}", json=body, headers=desk.supervisor
+            )
+            assert response.status_code == 422, (action, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+        assert desk.state(draft["id"])["status"] == "awaiting_approval"
+        too_big = desk.client.get("/api/outbound/drafts/99999999999", headers=desk.operator)
+        assert too_big.status_code == 422

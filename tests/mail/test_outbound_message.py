@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from support.adapters.ports import OutgoingMail
+from support.adapters.ports import OutgoingMail, SendError
 from support.adapters.smtp import SmtpMailSender
 from support.errors import BadInput, NotFound
 from support.mail.canned import list_canned, render_canned
@@ -198,3 +198,34 @@ class TestSmtpAdapterBeforeData:
             sender.send(mail, before_data=lambda: calls.append(len(sink.messages())))
             assert calls == [0] and len(sink.messages()) == 1
             assert sink.messages()[0][0]["rcpt_tos"] == ["b@y.jp", "c@y.jp"]
+
+    @pytest.mark.parametrize("security", ["starttls", "ssl"])
+    def test_tls_and_auth_reach_the_server(self, tmp_path: Path, security: str) -> None:
+        calls: list[str] = []
+        with SmtpSink(tmp_path / "sink", security=security, user="desk", password="s3cret") as sink:
+            context = sink.tls_client_context()
+            good = SmtpMailSender(
+                "127.0.0.1",
+                sink.port,
+                username="desk",
+                password="s3cret",
+                security=security,  # type: ignore[arg-type]
+                timeout=10,
+                tls_context=context,
+            )
+            mail = OutgoingMail("a@x.jp", ["b@y.jp"], b"Subject: t\r\n\r\nhi\r\n", "m@x")
+            good.send(mail, before_data=lambda: calls.append("data"))
+            bad = SmtpMailSender(
+                "127.0.0.1",
+                sink.port,
+                username="desk",
+                password="wrong",
+                security=security,  # type: ignore[arg-type]
+                timeout=10,
+                tls_context=context,
+            )
+            with pytest.raises(SendError) as refused:
+                bad.send(mail, before_data=lambda: calls.append("never"))
+            # Our credentials, not the message: retried (once fixed), and nothing was delivered.
+            assert not refused.value.permanent and not refused.value.reached_server
+            assert calls == ["data"] and len(sink.messages()) == 1
