@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,10 +35,10 @@ from support.tickets.policy import (
     shipping_deadline_verdict,
     voucher_reissue_verdict,
 )
-from support.tickets.report_render import environment
+from support.tickets.report_render import mail_template
 from support.tickets.status import TicketStatus
 from support.tickets.timeline import record_event
-from support.tickets.work import get_for_work
+from support.tickets.work import get_for_work, tags_of
 
 DEADLINE_CATEGORIES = frozenset({"配送遅延", "不着"})
 BEARERS = frozenset({"supplier", "carrier", "donor", "municipality", "intermediary", "none"})
@@ -50,24 +51,50 @@ def _editable(session: Session, actor: Actor, ticket_id: int) -> Ticket:
     return ticket
 
 
-def set_category(*, session: Session, actor: Actor, ticket_id: int, category: str) -> Ticket:
-    """Change a ticket's category: new SLA targets, and a notice if it became serious."""
-    if category not in CATEGORIES:
-        raise BadInput(f"不明な分類です: {category[:30]}", allowed=sorted(CATEGORIES))
-    ticket = _editable(session, actor, ticket_id)
-    if ticket.category == category:
-        return ticket
+def _change(
+    session: Session,
+    actor: Actor,
+    ticket: Ticket,
+    field: str,
+    value: object,
+    *,
+    kind: str | None = None,
+) -> bool:
+    """Set one field and put the change (from, to) on the timeline; return whether it changed."""
+    previous = getattr(ticket, field)
+    if previous == value and type(previous) is type(value):
+        return False
     record_event(
         session=session,
         ticket_id=ticket.id,
-        kind="category",
+        kind=kind or field,
         actor_id=actor.user_id,
-        detail={"from": ticket.category, "to": category},
+        detail={"from": previous, "to": value},
     )
-    ticket.category = category
+    setattr(ticket, field, value)
+    return True
+
+
+def set_category(
+    *,
+    session: Session,
+    actor: Actor,
+    ticket_id: int,
+    category: str,
+    policies: Mapping[str, MunicipalityPolicy] | None = None,
+) -> Ticket:
+    """Change a ticket's category: new SLA targets, a notice if it became serious, and the
+    policy's verdict on the timeline when policies are given."""
+    if category not in CATEGORIES:
+        raise BadInput(f"不明な分類です: {category[:30]}", allowed=sorted(CATEGORIES))
+    ticket = _editable(session, actor, ticket_id)
+    if not _change(session, actor, ticket, "category", category):
+        return ticket
     sla_track.recategorised(ticket)
     session.flush()
     notices.flag_if_serious(session=session, ticket=ticket)
+    if policies is not None:
+        note_verdict(session=session, ticket=ticket, policies=policies, actor=actor)
     return ticket
 
 
@@ -76,15 +103,7 @@ def set_priority(*, session: Session, actor: Actor, ticket_id: int, priority: st
     if priority not in PRIORITIES:
         raise BadInput(f"不明な優先度です: {priority[:20]}", allowed=sorted(PRIORITIES))
     ticket = _editable(session, actor, ticket_id)
-    if ticket.priority != priority:
-        record_event(
-            session=session,
-            ticket_id=ticket.id,
-            kind="priority",
-            actor_id=actor.user_id,
-            detail={"from": ticket.priority, "to": priority},
-        )
-        ticket.priority = priority
+    _change(session, actor, ticket, "priority", priority)
     return ticket
 
 
@@ -100,7 +119,14 @@ def orders_of(*, session: Session, ticket_id: int) -> list[Order]:
     )
 
 
-def link_order(*, session: Session, actor: Actor, ticket_id: int, order_id: int) -> Ticket:
+def link_order(
+    *,
+    session: Session,
+    actor: Actor,
+    ticket_id: int,
+    order_id: int,
+    policies: Mapping[str, MunicipalityPolicy] | None = None,
+) -> Ticket:
     """Link an order; the first becomes the primary one, giving supplier and municipality."""
     ticket = _editable(session, actor, ticket_id)
     order = session.get(Order, order_id)
@@ -126,6 +152,8 @@ def link_order(*, session: Session, actor: Actor, ticket_id: int, order_id: int)
         detail={"order_id": order.id, "order_no": order.order_no, "primary": ticket.order_id},
     )
     session.flush()
+    if policies is not None and ticket.order_id == order.id:
+        note_verdict(session=session, ticket=ticket, policies=policies, actor=actor)
     return ticket
 
 
@@ -183,7 +211,6 @@ def _proposed_refusal(
 ) -> ProposedMail | None:
     if verdict.template is None:
         return None
-    env = environment()
     context = {
         "ticket_id": ticket.id,
         "municipality_name": policy.name,
@@ -192,10 +219,13 @@ def _proposed_refusal(
         "reason": verdict.reason,
         "desk_name": desk_name,
     }
+
+    def render(suffix: str) -> str:
+        name = f"{verdict.template}.{suffix}.j2"
+        return mail_template(name, policy.municipality).render(**context)
+
     return ProposedMail(
-        template=verdict.template,
-        subject=env.get_template(f"mail/{verdict.template}.subject.j2").render(**context).strip(),
-        body=env.get_template(f"mail/{verdict.template}.txt.j2").render(**context),
+        template=verdict.template, subject=render("subject").strip(), body=render("txt")
     )
 
 
@@ -229,7 +259,7 @@ def verdict_for(
             select(Donor.municipality_of_residence).where(Donor.id == ticket.donor_id)
         )
         resident = resident_verdict(policy, residence)
-    tags = notices._tags(session, ticket.id)  # noqa: SLF001 - same domain
+    tags = tags_of(session=session, ticket_id=ticket.id)
     return Verdict(
         municipality=policy.municipality,
         category=ticket.category,
@@ -242,20 +272,45 @@ def verdict_for(
     )
 
 
+def note_verdict(
+    *,
+    session: Session,
+    ticket: Ticket,
+    policies: Mapping[str, MunicipalityPolicy],
+    actor: Actor | None = None,
+) -> Verdict | None:
+    """Put the policy's verdict as it stands now on the timeline (a summary, no texts)."""
+    verdict = verdict_for(session=session, ticket=ticket, policies=policies)
+    if verdict is None:
+        return None
+    detail: dict[str, Any] = {"category": verdict.category, "serious": verdict.serious_kinds}
+    if verdict.deadline is not None:
+        detail["deadline"] = (
+            verdict.deadline.deadline.isoformat() if verdict.deadline.deadline else None
+        )
+        detail["deadline_breached"] = verdict.deadline.breached
+        detail["days_late"] = verdict.deadline.days_late
+    if verdict.reissue is not None:
+        detail["reissue_allowed"] = verdict.reissue.allowed
+        detail["proposed_template"] = verdict.reissue.template
+    if verdict.liability is not None:
+        detail["suggested_bearer"] = verdict.liability.bearer
+    record_event(
+        session=session,
+        ticket_id=ticket.id,
+        kind="verdict",
+        actor_id=actor.user_id if actor else None,
+        detail=detail,
+    )
+    return verdict
+
+
 def set_carrier_fault(
     *, session: Session, actor: Actor, ticket_id: int, carrier_at_fault: bool | None
 ) -> Ticket:
     """Record whether the carrier was at fault (it changes the suggested cost bearer)."""
     ticket = _editable(session, actor, ticket_id)
-    if ticket.carrier_at_fault is not carrier_at_fault:
-        record_event(
-            session=session,
-            ticket_id=ticket.id,
-            kind="carrier_fault",
-            actor_id=actor.user_id,
-            detail={"from": ticket.carrier_at_fault, "to": carrier_at_fault},
-        )
-        ticket.carrier_at_fault = carrier_at_fault
+    _change(session, actor, ticket, "carrier_at_fault", carrier_at_fault, kind="carrier_fault")
     return ticket
 
 
@@ -344,11 +399,28 @@ def resolve(
     return ticket
 
 
+# The columns the queue shows: loading only these keeps a page cheap (no full ORM rows).
+QUEUE_COLUMNS = (
+    Ticket.id,
+    Ticket.subject,
+    Ticket.category,
+    Ticket.priority,
+    Ticket.status,
+    Ticket.channel,
+    Ticket.municipality_id,
+    Ticket.supplier_id,
+    Ticket.assignee_id,
+    Ticket.sla_due_at,
+    Ticket.sla_state,
+    Ticket.created_at,
+)
+
+
 @dataclass(frozen=True)
 class QueuePage:
-    """One page of the operator queue."""
+    """One page of the operator queue (rows with the QUEUE_COLUMNS as attributes)."""
 
-    items: list[Ticket]
+    items: list[Any]
     page: int
     per_page: int
     has_more: bool
@@ -370,7 +442,7 @@ def queue(
             TicketStatus(status)
         except ValueError:
             raise BadInput(f"不明な状態です: {status[:20]}") from None
-    query = select(Ticket).where(Ticket.merged_into_id.is_(None))
+    query = select(*QUEUE_COLUMNS).where(Ticket.merged_into_id.is_(None))
     # `status <> 'closed'` is spelled exactly like the partial index's predicate.
     query = query.where(
         Ticket.status == status if status is not None else Ticket.status != "closed"
@@ -378,7 +450,7 @@ def queue(
     if municipality_id is not None:
         query = query.where(Ticket.municipality_id == municipality_id)
     rows = list(
-        session.scalars(
+        session.execute(
             query.order_by(Ticket.sla_due_at.asc().nulls_last(), Ticket.id)
             .limit(per_page + 1)
             .offset((page - 1) * per_page)
@@ -387,6 +459,17 @@ def queue(
     return QueuePage(rows[:per_page], page, per_page, len(rows) > per_page)
 
 
-def due_label(at: datetime | None) -> str | None:
-    """Return a due instant as operators read it (JST)."""
-    return at.astimezone(JST).strftime("%Y-%m-%d %H:%M") if at else None
+def read_contact(*, session: Session, actor: Actor, ticket_id: int) -> Ticket:
+    """Return a ticket whose caller number a staff member is about to read; audited."""
+    ticket = get_for_work(session=session, actor=actor, ticket_id=ticket_id)
+    audit.record(
+        session,
+        actor,
+        action="read_contact",
+        resource_type="ticket",
+        resource_id=str(ticket.id),
+        donor_id=ticket.donor_id,
+        municipality_id=ticket.municipality_id,
+        detail={"fields": ["contact_phone"]},
+    )
+    return ticket

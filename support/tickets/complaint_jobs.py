@@ -25,6 +25,7 @@ from support.jobs import JobHandler, enqueue
 from support.tickets import sla_track, supplier_notice
 from support.tickets.models import Ticket, TicketEvent
 from support.tickets.report_mail import ReportMailSettings, build_mail, send_once
+from support.tickets.status import TicketStatus
 from support.tickets.timeline import record_event
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def check_sla(
 ) -> dict[str, int]:
     """Raise due SLA warnings and breaches (each once per clock); return counts."""
     now = now or utcnow()
-    counts = {"warning": 0, "breached": 0}
+    counts = {"warning": 0, "breached": 0, "adopted": adopt_clocks(session=session, batch=batch)}
     tickets = session.scalars(
         select(Ticket)
         .where(Ticket.sla_alert_at <= now, Ticket.merged_into_id.is_(None))
@@ -75,6 +76,25 @@ def check_sla(
         sla_track.schedule_alert(ticket)
     session.flush()
     return counts
+
+
+def adopt_clocks(*, session: Session, batch: int = CHECK_BATCH) -> int:
+    """Start the stored clock of open tickets that have none (opened before migration 0004)."""
+    tickets = session.scalars(
+        select(Ticket)
+        .where(
+            Ticket.first_response_due_at.is_(None),
+            Ticket.status != TicketStatus.CLOSED.value,
+            Ticket.merged_into_id.is_(None),
+        )
+        .order_by(Ticket.id)
+        .limit(batch)
+    ).all()
+    for ticket in tickets:
+        sla_track.start(ticket)
+        if ticket.status == TicketStatus.REPLIED.value:
+            sla_track.responded(ticket, ticket.last_activity_at)
+    return len(tickets)
 
 
 def _escalate(

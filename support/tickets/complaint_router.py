@@ -11,6 +11,7 @@ from support.deps import SessionDep, SettingsDep, StaffUser
 from support.tickets import complaint, supplier_notice, timeline
 from support.tickets.complaint_schemas import (
     CategoryChange,
+    ContactRead,
     EventRead,
     LiabilityConfirm,
     LiabilityRead,
@@ -119,11 +120,19 @@ def read_verdict(
 
 @router.put("/tickets/{ticket_id}/category", response_model=TicketRead)
 def change_category(
-    ticket_id: TicketId, body: CategoryChange, actor: StaffUser, session: SessionDep
+    ticket_id: TicketId,
+    body: CategoryChange,
+    request: Request,
+    actor: StaffUser,
+    session: SessionDep,
 ) -> TicketRead:
-    """Change the category (the SLA dues follow)."""
+    """Change the category (the SLA dues follow; the verdict goes on the timeline)."""
     ticket = complaint.set_category(
-        session=session, actor=actor, ticket_id=ticket_id, category=body.category
+        session=session,
+        actor=actor,
+        ticket_id=ticket_id,
+        category=body.category,
+        policies=_policies(request),
     )
     return TicketRead.model_validate(ticket)
 
@@ -141,11 +150,19 @@ def change_priority(
 
 @router.post("/tickets/{ticket_id}/orders", response_model=TicketRead)
 def link_order(
-    ticket_id: TicketId, body: OrderLink, actor: StaffUser, session: SessionDep
+    ticket_id: TicketId,
+    body: OrderLink,
+    request: Request,
+    actor: StaffUser,
+    session: SessionDep,
 ) -> TicketRead:
     """Link an order (the first gives the supplier and municipality)."""
     ticket = complaint.link_order(
-        session=session, actor=actor, ticket_id=ticket_id, order_id=body.order_id
+        session=session,
+        actor=actor,
+        ticket_id=ticket_id,
+        order_id=body.order_id,
+        policies=_policies(request),
     )
     return TicketRead.model_validate(ticket)
 
@@ -235,3 +252,11 @@ def resolve(
         session=session, actor=actor, ticket_id=ticket_id, resolution=body.resolution
     )
     return TicketRead.model_validate(ticket)
+
+
+@router.get("/tickets/{ticket_id}/contact", response_model=ContactRead)
+def read_contact(ticket_id: TicketId, actor: StaffUser, session: SessionDep) -> ContactRead:
+    """Return the caller's number and the promised callback time (audited)."""
+    return ContactRead.model_validate(
+        complaint.read_contact(session=session, actor=actor, ticket_id=ticket_id)
+    )

@@ -160,3 +160,13 @@ class QueueRead(BaseModel):
     page: int
     per_page: int
     has_more: bool
+
+
+class ContactRead(BaseModel):
+    """How to reach the caller back (personal data: reading it is audited)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    contact_phone: str | None
+    callback_due_at: datetime | None

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 
 from support.tickets.reports import LeadTimeStats, MonthlyReport
 
@@ -55,6 +55,12 @@ def _stats_rows(report: MonthlyReport) -> list[tuple[str, LeadTimeStats]]:
 def render_text(name: str, context: dict[str, Any], root: Path = TEMPLATES) -> str:
     """Render a template under templates/reports/."""
     return environment(root).get_template(f"reports/{name}").render(**context)
+
+
+def mail_template(name: str, municipality: str | None, root: Path = TEMPLATES) -> Template:
+    """Return templates/mail/<municipality>/<name> when it exists, else mail/<name>."""
+    candidates = [f"mail/{municipality}/{name}"] if municipality else []
+    return environment(root).select_template([*candidates, f"mail/{name}"])
 
 
 def render_html(report: MonthlyReport, root: Path = TEMPLATES) -> str:

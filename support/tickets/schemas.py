@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from support.tickets.masking import normalise_phone
 from support.tickets.policy import Category
@@ -142,6 +142,9 @@ class TicketCreate(BaseModel):
     order_id: int | None = None
     order_ids: list[int] = Field(default_factory=list, max_length=50)
     description: str | None = Field(default=None, max_length=10_000)
+    # A call taken by hand: the number to call back and when it was promised.
+    caller_number: str | None = Field(default=None, max_length=40)
+    callback_due: AwareDatetime | None = None
 
 
 class TicketRead(BaseModel):

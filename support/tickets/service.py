@@ -264,6 +264,8 @@ def create_ticket(*, session: Session, actor: Actor, data: TicketCreate) -> Tick
             donor_id=donor_id,
             order_ids=order_ids,
             description=data.description,
+            caller_number=data.caller_number,
+            callback_due=data.callback_due,
             actor_id=actor.user_id,
         ),
     )

@@ -29,7 +29,7 @@ from support.tickets.masking import normalise_phone
 from support.tickets.models import Donor, GiftItem, Order, Supplier, SupplierNotice, Ticket
 from support.tickets.report_mail import ReportMailSettings, build_mail, send_once
 from support.tickets.report_redact import redact
-from support.tickets.report_render import environment
+from support.tickets.report_render import mail_template
 from support.tickets.timeline import record_event
 
 log = logging.getLogger(__name__)
@@ -108,15 +108,16 @@ def request_notice(
         "request": REQUESTS[request],
         "ship_to": ship_to,
     }
-    env = environment()
     domain = settings.mail.from_addr.rpartition("@")[2] or "localhost"
     notice = SupplierNotice(
         ticket_id=ticket.id,
         supplier_id=supplier.id,
         channel=channel,
         recipient=recipient,
-        subject=env.get_template("mail/supplier_notice.subject.j2").render(**context).strip(),
-        body=env.get_template("mail/supplier_notice.txt.j2").render(**context),
+        subject=mail_template("supplier_notice.subject.j2", ticket.municipality_id)
+        .render(**context)
+        .strip(),
+        body=mail_template("supplier_notice.txt.j2", ticket.municipality_id).render(**context),
         message_id=f"supplier-notice-{uuid.uuid4().hex}.{ticket.id}@{domain}",
         includes_address=ship_to is not None,
         status="queued",
@@ -231,6 +232,8 @@ def note_supplier_reply(
     *, session: Session, ticket: Ticket, from_addr: str | None, references: Sequence[str]
 ) -> bool:
     """Put a supplier's answer on the timeline when the inbound mail is one; return whether."""
+    if ticket.supplier_id is None:
+        return False  # no supplier, no notice: skip the lookup for most mail
     notices = notices_of(session=session, ticket_id=ticket.id)
     if not notices:
         return False

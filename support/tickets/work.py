@@ -245,6 +245,9 @@ def merge(*, session: Session, actor: Actor, source_id: int, target_id: int) -> 
         raise Conflict("寄附者が異なるチケットは統合できません")
     source.merged_into_id = target.id
     source.status = TicketStatus.CLOSED.value
+    # The duplicate's clock stops: the surviving ticket carries the promise.
+    source.sla_due_at = None
+    source.sla_alert_at = None
     target.donor_id = target.donor_id or source.donor_id
     target.thread_version = (target.thread_version or 0) + 1
     target.last_activity_at = utcnow()

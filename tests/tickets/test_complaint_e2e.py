@@ -157,7 +157,14 @@ def test_a_complaint_runs_end_to_end(
     assert resolved.json()["status"] == "closed"
 
     kinds = [e["kind"] for e in client.get(f"{base}/timeline", headers=operator).json()]
-    for kind in ("opened", "category", "supplier_notice_sent", "supplier_reply", "resolved"):
+    for kind in (
+        "opened",
+        "category",
+        "verdict",
+        "supplier_notice_sent",
+        "supplier_reply",
+        "resolved",
+    ):
         assert kind in kinds
     month = ReportMonth.parse(datetime.now(JST).strftime("%Y-%m"))
     with database.factory() as s:

@@ -12,14 +12,16 @@ from support.adapters.fakes import InMemoryMailSender
 from support.auth.actor import Actor
 from support.auth.models import AuditEvent, RoleName
 from support.calendar import JST
+from support.config import Settings
 from support.errors import BadInput
-from support.jobs import Job
+from support.jobs import Job, enqueue
 from support.tickets import complaint, complaint_jobs
 from support.tickets.intake import TicketIntake, open_ticket
 from support.tickets.models import Order, Ticket, TicketEvent, TicketNote, TicketOrder
 from support.tickets.notices import SERIOUS_NOTICE
 from support.tickets.policy import default_policy_dir, load_policies
 from support.tickets.report_mail import ReportMailSettings
+from support.worker import build_runner, schedule_maintenance
 from tests.conftest import Database
 from tests.factories import load_demo_world
 
@@ -289,18 +291,16 @@ class TestSlaCheck:
             ticket = _ticket(s, "ORD-2025-000423", "品質")  # first response within 1 h
             s.commit()
             warn = MONDAY + timedelta(minutes=46)
-            assert complaint_jobs.check_sla(session=s, now=warn, escalate_to=["sv@x.example"]) == {
-                "warning": 1,
-                "breached": 0,
-            }
+            counts = complaint_jobs.check_sla(session=s, now=warn, escalate_to=["sv@x.example"])
+            assert counts == {"warning": 1, "breached": 0, "adopted": 0}
             assert ticket.sla_state == "warning" and ticket.sla_alert_at == MONDAY + timedelta(
                 hours=1
             )
             late = MONDAY + timedelta(hours=2)
             counts = complaint_jobs.check_sla(session=s, now=late, escalate_to=["sv@x.example"])
-            assert counts == {"warning": 0, "breached": 1}
+            assert counts == {"warning": 0, "breached": 1, "adopted": 0}
             again = complaint_jobs.check_sla(session=s, now=late, escalate_to=["sv@x.example"])
-            assert again == {"warning": 0, "breached": 0}
+            assert again == {"warning": 0, "breached": 0, "adopted": 0}
             assert ticket.priority == "urgent" and ticket.sla_state == "breached"
             assert _kinds(s, ticket.id) == [
                 "opened",
@@ -323,6 +323,38 @@ class TestSlaCheck:
             assert len(sender.sent) == 1
             assert "SLA超過".encode() not in sender.sent[0].data  # encoded header
             assert b"sv@x.example" in sender.sent[0].data
+
+    def test_the_worker_runs_the_check_and_mails_the_supervisors_once(
+        self, world: Database, settings: Settings
+    ) -> None:
+        with world.factory() as s:
+            _ticket(s, "ORD-2025-000423", "品質", at=datetime.now(UTC) - timedelta(days=7))
+            s.commit()
+        chosen = settings.model_copy(update={"sla_escalation_to": ["sv@furusato-desk.example.jp"]})
+        sender = InMemoryMailSender()
+        runner = build_runner(world.factory, chosen, sender)
+        schedule_maintenance(world.factory)
+        runner.run_until_idle()
+        with world.factory() as s:
+            enqueue(s, complaint_jobs.SLA_CHECK)
+            s.commit()
+        runner.run_until_idle()
+        # The monthly reports of the schedule go out too; the escalation goes once.
+        escalations = [m for m in sender.sent if "sv@furusato-desk.example.jp" in m.recipients]
+        assert len(escalations) == 1
+        with world.factory() as s:
+            event = s.scalars(select(TicketEvent).where(TicketEvent.kind == "sla_escalated")).one()
+            assert event.detail["mail"] == "sent"
+
+    def test_a_ticket_opened_before_the_clock_existed_gets_one(self, world: Database) -> None:
+        from tests.factories import make_ticket
+
+        with world.factory() as s:
+            old = make_ticket(s, municipality_id="ise", created_at=MONDAY, category="破損")
+            s.commit()
+            counts = complaint_jobs.check_sla(session=s, now=MONDAY + timedelta(hours=5))
+            assert counts["adopted"] == 1 and counts["breached"] == 1
+            assert old.first_response_due_at == MONDAY + timedelta(hours=4)
 
     def test_a_first_response_moves_the_clock_to_the_resolution_due(self, world: Database) -> None:
         from support.tickets.channels import record_event
