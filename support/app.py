@@ -16,6 +16,7 @@ from support import __version__
 from support.adapters.ports import SearchIndex
 from support.auth.router import router as auth_router
 from support.config import Settings
+from support.console import install as install_console
 from support.db import make_engine, make_session_factory, transaction
 from support.http import RequestContextMiddleware, install_error_handlers
 from support.ivr.ports import IvrPorts
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, adapters: Adapters | None = Non
     app.include_router(complaints_router)
     app.include_router(privacy_router)
     app.include_router(ivr_router)
+    install_console(app, settings)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -67,6 +67,16 @@ def test_imports_follow_the_direction(path: Path) -> None:
         if here[0] in DOMAINS + ("auth",):
             # lifecycle walks every domain (contract end, retention): it sits above them.
             assert top != "lifecycle", f"{here} imports {name}"
+        if here[0] not in ("app", "cli", "console"):
+            assert top != "console", f"{here} imports the web console: {name}"
+        if here[0] == "console":
+            # The console sits beside app.py: it calls every domain's services and views, never
+            # their tables (models) or HTTP routes, and chooses no adapter.
+            assert top not in ("app", "cli", "adapters"), f"console imports {name}"
+            if top in DOMAINS:
+                assert len(target) < 2 or target[1] not in ("router", "models"), (
+                    f"the console reaches into a domain's internals: {name}"
+                )
         if here[0] in DOMAINS:
             assert top not in ("app", "cli"), f"{here} imports {name}"
             if top in DOMAINS and top != here[0]:

@@ -14,7 +14,7 @@ from support.auth.actor import Actor
 from support.auth.models import User
 from support.db import utcnow
 from support.errors import BadInput, Conflict, NotFound
-from support.tickets import notices, scope, sla_track
+from support.tickets import notices, scope, sla_queue, sla_track
 from support.tickets.channels import record_event
 from support.tickets.models import (
     Donation,
@@ -44,6 +44,7 @@ class TicketFilter:
     donor_id: str | None = None
     order_no: str | None = None
     include_merged: bool = False
+    sla_state: sla_queue.QueueSlaState | None = None
 
 
 def ticket_query(actor: Actor, flt: TicketFilter) -> Select[Ticket]:
@@ -79,6 +80,8 @@ def ticket_query(actor: Actor, flt: TicketFilter) -> Select[Ticket]:
             .where(or_(Order.order_no == flt.order_no, Donation.donation_no == flt.order_no))
         )
         query = query.where(Ticket.id.in_(linked))
+    if flt.sla_state is not None:
+        query = query.where(sla_queue.sla_condition(flt.sla_state, now=utcnow()))
     return query
 
 
@@ -157,6 +160,19 @@ def _clean_tag(tag: str) -> str:
 def tags_of(*, session: Session, ticket_id: int) -> list[str]:
     """Return a ticket's tags, sorted."""
     return sorted(session.scalars(select(TicketTag.tag).where(TicketTag.ticket_id == ticket_id)))
+
+
+def tags_of_many(*, session: Session, ticket_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Return the sorted tags of each ticket (one query for a page of the queue)."""
+    tags: dict[int, list[str]] = {i: [] for i in ticket_ids}
+    if ticket_ids:
+        for ticket_id, tag in session.execute(
+            select(TicketTag.ticket_id, TicketTag.tag)
+            .where(TicketTag.ticket_id.in_(list(ticket_ids)))
+            .order_by(TicketTag.tag)
+        ):
+            tags[ticket_id].append(tag)
+    return tags
 
 
 def set_tags(*, session: Session, actor: Actor, ticket_id: int, tags: Sequence[str]) -> list[str]:
