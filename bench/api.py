@@ -11,19 +11,13 @@ clients. Prints requests/second and p50/p99 latency per backend.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This folder holds bench/queue.py: take it off sys.path so that `import queue` (anyio, httpx)
-# finds the standard library; the repository root goes on instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import random  # noqa: E402
 import statistics  # noqa: E402
+import sys
 import time  # noqa: E402
+from pathlib import Path
 
 import httpx  # noqa: E402
 from sqlalchemy import select  # noqa: E402

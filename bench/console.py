@@ -29,9 +29,7 @@ from pathlib import Path
 from sqlalchemy import insert
 
 ROOT = Path(__file__).resolve().parents[1]
-# `python bench/console.py` puts bench/ first on the path, where bench/queue.py would shadow
-# the standard library's queue (psycopg imports it): look up modules from the repository root.
-sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
+sys.path.insert(0, str(ROOT))
 
 from fastapi.testclient import TestClient  # noqa: E402
 

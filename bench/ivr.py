@@ -13,21 +13,15 @@ webhook 15 s; the target is p99 <= 50 ms).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# This folder holds bench/queue.py: take it off sys.path so that `import queue` (anyio, httpx)
-# finds the standard library; the repository root goes on instead.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import json  # noqa: E402
 import random  # noqa: E402
 import secrets  # noqa: E402
 import statistics  # noqa: E402
+import sys
 import time  # noqa: E402
+from pathlib import Path
 from typing import Any  # noqa: E402
 
 import httpx  # noqa: E402

@@ -91,7 +91,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("liability_note", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("liability_confirmed_by", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("liability_confirmed_at", when, nullable=True))
-        # The operator queue (bench/queue.py): one status, or every status but closed.
+        # The operator queue (bench/ticket_queue.py): one status, or every status but closed.
         batch_op.create_index(batch_op.f("ix_tickets_sla_alert_at"), ["sla_alert_at"], unique=False)
         batch_op.create_index(
             "ix_tickets_queue", ["municipality_id", "status", "sla_due_at", "id"], unique=False

@@ -8,9 +8,9 @@ the service function, as the API runs it, for random municipalities, statuses an
 It prints p50/p95/max latency and the plan of one query; `--without-index` also times it with
 the queue indexes of migration 0004 dropped, to show what they buy.
 
-    python bench/queue.py                     # 1,000,000 tickets (target: p95 <= 20 ms)
-    python bench/queue.py --smoke             # 20,000 tickets, a few seconds
-    python bench/queue.py --without-index     # the same, then again without the indexes
+    python bench/ticket_queue.py                     # 1,000,000 tickets (target: p95 <= 20 ms)
+    python bench/ticket_queue.py --smoke             # 20,000 tickets, a few seconds
+    python bench/ticket_queue.py --without-index     # the same, then again without the indexes
 """
 
 from __future__ import annotations
@@ -18,11 +18,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder comes first on sys.path, and this file would stand in
-# for the standard library's `queue` (which psycopg imports): take the folder out first.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-ROOT = HERE.parent
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import argparse  # noqa: E402
