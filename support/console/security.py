@@ -102,7 +102,7 @@ class LoginRateLimitMiddleware:
                 page = environment().get_template("console/error.html.j2")
                 html = page.render(
                     actor=None,
-                    csrf_token="",
+                    csrf_token="",  # an error page without a form, not a password  # nosec B106
                     path="",
                     title="しばらくお待ちください",
                     detail=detail,
