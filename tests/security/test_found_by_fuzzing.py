@@ -48,3 +48,15 @@ class TestFoundByFuzzing:
             content=b'{"subject": "a\\\\u0000b"}',
         )
         assert "NUL" not in plain.json()["detail"]  # refused later, for the missing municipality
+
+    def test_refuses_outbound_numbers_beyond_the_database_integer(
+        self, client: TestClient, database: Database
+    ) -> None:
+        admin = login_as(client, database.factory, RoleName.ADMIN)
+        approvals = client.get(f"/api/outbound/approvals?offset={2**63}", headers=admin)
+        assert approvals.status_code == 422
+        assert approvals.headers["content-type"].startswith("application/problem+json")
+        for field in ("draft_id", "seen_version"):
+            body: dict[str, object] = {"key": "general", "seen_version": 0, field: 2**63}
+            canned = client.post("/api/outbound/tickets/1/canned", headers=admin, json=body)
+            assert canned.status_code == 422, (field, canned.text)
