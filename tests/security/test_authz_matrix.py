@@ -87,6 +87,50 @@ class TestAuthorizationMatrix:
         assert not wrong, "\n".join(wrong)
 
 
+# Lists filter instead of refusing: (url, world parameter, who sees the record, who must not).
+_LISTS = (
+    (
+        "/api/tickets",
+        "ticket_id",
+        ("municipality", "supplier"),
+        ("other_municipality", "other_supplier"),
+    ),
+    (
+        "/api/orders",
+        "order_id",
+        ("municipality", "supplier"),
+        ("other_municipality", "other_supplier"),
+    ),
+    ("/api/donors", "donor_id", ("municipality",), ("other_municipality",)),
+    ("/api/kb/articles", "article_id", ("municipality",), ("other_municipality",)),
+    ("/api/incidents", "incident_id", ("municipality",), ("other_municipality",)),
+    ("/api/donor-requests", "request_id", ("municipality",), ("other_municipality",)),
+)
+
+
+def _ids(body: object) -> set[str]:
+    rows = body["items"] if isinstance(body, dict) else body
+    assert isinstance(rows, list)
+    return {str(row["id"]) for row in rows}
+
+
+class TestScopedLists:
+    def test_lists_show_the_record_in_scope_and_hide_it_outside(
+        self, client: TestClient, database: Database
+    ) -> None:
+        world = build_world(client, database)
+        for url, param, inside, outside in _LISTS:
+            record = world.params[param]
+            for role in inside:
+                response = client.get(url, headers=world.headers[role])
+                assert response.status_code == 200, (url, role, response.text)
+                assert record in _ids(response.json()), (url, role)
+            for role in outside:
+                response = client.get(url, headers=world.headers[role])
+                assert response.status_code == 200, (url, role, response.text)
+                assert record not in _ids(response.json()), (url, role)
+
+
 class TestTwilioWebhooks:
     def test_every_webhook_refuses_what_twilio_did_not_sign(
         self, client: TestClient, database: Database
