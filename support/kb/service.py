@@ -106,6 +106,15 @@ def _check_can_write(actor: Actor, *, status: str, current: str | None = None) -
     raise Forbidden()
 
 
+_PUBLISHERS_ONLY = "記事の公開・非公開・アーカイブは、スーパーバイザーか管理者が行います"
+
+
+def _check_is_editor(actor: Actor, roles: frozenset[RoleName], detail: str | None = None) -> None:
+    # Before the lookup: a role that may not edit gets 403 whichever article it names.
+    if actor.role not in roles:
+        raise Forbidden(detail)
+
+
 def _load(session: Session, actor: Actor, article_id: str, *, lock: bool = False) -> Article:
     query = select(Article).where(Article.id == article_id)
     if lock:
@@ -213,6 +222,7 @@ def update_article(
     data: ArticleUpdate,
 ) -> Article:
     """Change an article's content; 409 when someone changed it since `data.version`."""
+    _check_is_editor(actor, DRAFTERS)
     article = _load(session, actor, article_id, lock=True)
     _check_can_write(actor, status=article.status, current=article.status)
     _check_version(article, data.version)
@@ -241,9 +251,8 @@ def set_status(
     version: int,
 ) -> Article:
     """Publish, withdraw to draft, or archive an article (publishers only)."""
+    _check_is_editor(actor, PUBLISHERS, _PUBLISHERS_ONLY)
     article = _load(session, actor, article_id, lock=True)
-    if actor.role not in PUBLISHERS:
-        raise Forbidden("記事の公開・非公開・アーカイブは、スーパーバイザーか管理者が行います")
     _check_version(article, version)
     if article.status == status:
         return article
@@ -262,6 +271,7 @@ def archive_article(
     *, session: Session, index: SearchIndex, actor: Actor, article_id: str
 ) -> Article:
     """Take an article out of use for good (DELETE); its history stays."""
+    _check_is_editor(actor, PUBLISHERS, _PUBLISHERS_ONLY)
     current = _load(session, actor, article_id)
     return set_status(
         session=session,

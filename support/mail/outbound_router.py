@@ -238,7 +238,7 @@ def approvals(
     actor: StaffUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Page[ApprovalItem]:
     """List drafts waiting for approval (supervisors), oldest first, with diff and findings."""
     items, total = outbound_views.approvals_inbox(

@@ -153,8 +153,8 @@ class CannedRequest(BaseModel):
     model_config = _STRICT
 
     key: str = Field(pattern=r"^[a-z0-9_]{1,60}$")
-    seen_version: int = Field(ge=0)
-    draft_id: int | None = Field(default=None, ge=1)
+    seen_version: int = Field(ge=0, le=2**31 - 1)
+    draft_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
 class AttachmentAdd(BaseModel):

@@ -115,7 +115,54 @@ def build_world(client: TestClient, db: Database) -> World:
     )
     assert request.status_code == 201, request.text
     params["request_id"] = str(request.json()["id"])
+    params["article_id"] = _new_article(client, headers["admin"])
+    params["attachment_id"] = _new_attachment(client, headers["admin"], params["draft_id"])
     return World(headers=headers, params=params, passwords=passwords)
+
+
+def _new_article(client: TestClient, admin: dict[str, str]) -> str:
+    """Write an ise draft article (an operator may still edit it) and return its id."""
+    body = {
+        "title": "寄附金受領証明書はいつ届きますか",
+        "answer_short": "入金の確認からおよそ一か月でお送りします",
+        "body": "自治体から郵送でお送りします。",
+        "municipality_id": "ise",
+    }
+    created = client.post("/api/kb/articles", headers=admin, json=body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def _new_attachment(client: TestClient, admin: dict[str, str], draft_id: str) -> str:
+    """Attach a small file to the world's draft and return its id."""
+    added = client.post(
+        f"/api/outbound/drafts/{draft_id}/attachments",
+        headers=admin,
+        json={"filename": "a.txt", "content_type": "text/plain", "data_base64": "eA=="},
+    )
+    assert added.status_code == 201, added.text
+    return str(added.json()["id"])
+
+
+def _linked_order(client: TestClient, admin: dict[str, str], params: dict[str, str]) -> str:
+    """Link the ticket's order (again: the previous role may have unlinked it)."""
+    url = f"/api/tickets/{params['ticket_id']}/orders"
+    linked = client.post(url, headers=admin, json={"order_id": int(params["order_id"])})
+    assert linked.status_code == 200, linked.text
+    return params["order_id"]
+
+
+def params_for(client: TestClient, world: World, route: str) -> dict[str, str]:
+    """Return the path parameters of one call: a fresh record for routes that remove theirs."""
+    admin = world.headers["admin"]
+    params = dict(world.params)
+    if route == "DELETE /api/kb/articles/{article_id}":
+        params["article_id"] = _new_article(client, admin)
+    elif route == "DELETE /api/outbound/drafts/{draft_id}/attachments/{attachment_id}":
+        params["attachment_id"] = _new_attachment(client, admin, params["draft_id"])
+    elif route == "DELETE /api/tickets/{ticket_id}/orders/{order_id}":
+        params["order_id"] = _linked_order(client, admin, params)
+    return params
 
 
 def fresh_headers(client: TestClient, world: World, role: str) -> dict[str, str]:

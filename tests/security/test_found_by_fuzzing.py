@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from support.auth.models import RoleName
 from tests.conftest import Database
-from tests.factories import login_as
+from tests.factories import load_demo_world, login_as
 
 
 class TestFoundByFuzzing:
@@ -48,3 +48,21 @@ class TestFoundByFuzzing:
             content=b'{"subject": "a\\\\u0000b"}',
         )
         assert "NUL" not in plain.json()["detail"]  # refused later, for the missing municipality
+
+    def test_refuses_outbound_numbers_beyond_the_database_integer(
+        self, client: TestClient, database: Database
+    ) -> None:
+        load_demo_world(database.factory)
+        admin = login_as(client, database.factory, RoleName.ADMIN)
+        ticket = client.post(
+            "/api/tickets", headers=admin, json={"subject": "件名", "municipality_id": "ise"}
+        )
+        assert ticket.status_code == 201, ticket.text
+        url = f"/api/outbound/tickets/{ticket.json()['id']}/canned"
+        approvals = client.get(f"/api/outbound/approvals?offset={2**63}", headers=admin)
+        assert approvals.status_code == 422
+        assert approvals.headers["content-type"].startswith("application/problem+json")
+        for field in ("draft_id", "seen_version"):
+            body: dict[str, object] = {"key": "general", "seen_version": 0, field: 2**63}
+            canned = client.post(url, headers=admin, json=body)
+            assert canned.status_code == 422, (field, canned.text)
