@@ -189,6 +189,16 @@ class Snapshot:
         mine: Mask = (self._municipality_code == -1) | (self._municipality_code == code)
         return self.published & mine
 
+    def municipality_codes(self, positions: Ints) -> Ints:
+        """Return the municipality code of each document (-1 for general articles)."""
+        return self._municipality_code[positions]
+
+    def codes_of(self, municipalities: Iterable[str]) -> Ints:
+        """Return the codes of the municipalities that have documents."""
+        return np.asarray(
+            [self._codes[m] for m in municipalities if m in self._codes], dtype=np.int64
+        )
+
     def postings(self, kind: int, words: Iterable[str]) -> dict[str, Postings]:
         """Return the postings of the words (empty for unknown ones), loading missing ones."""
         wanted = list(dict.fromkeys(words))
@@ -208,9 +218,16 @@ class Snapshot:
         return {w: self._cache[(kind, w)] for w in wanted}
 
     def _impacts(self, kind: int, rowids: bytes, freqs: bytes) -> Postings:
-        positions = self._position[np.frombuffer(rowids, dtype=_ROWID).astype(np.int64)]
-        positions = positions[positions >= 0]
-        tf = np.frombuffer(freqs, dtype=_FREQ).astype(np.float64)[: positions.size]
+        stored = np.frombuffer(rowids, dtype=_ROWID).astype(np.int64)
+        known = stored < self._position.size
+        positions = self._position[stored[known]]
+        tf = np.frombuffer(freqs, dtype=_FREQ).astype(np.float64)[known]
+        # Callers read postings in the snapshot's transaction; this only guards against a file
+        # edited by hand.
+        positions, tf = positions[positions >= 0], tf[positions >= 0]
+        # Sorted by position, so that membership is a binary search (see contains()).
+        order = np.argsort(positions, kind="stable")
+        positions, tf = positions[order], tf[order]
         lengths = self._lengths[kind]
         average = float(lengths.mean()) if lengths.size else 1.0
         norm = _K1 * (1 - _B + _B * lengths[positions] / (average or 1.0))
@@ -225,6 +242,11 @@ class Snapshot:
         for entry in entries:
             units = list(dict.fromkeys(entry))
             found = self.postings(kind, units)
+            if len(units) == 1:
+                single = found[units[0]]
+                total[single.positions] += single.impacts
+                matched[single.positions] = True
+                continue
             present = np.ones(self.n_docs, dtype=np.bool_)
             part = np.zeros(self.n_docs)
             for unit in units:
@@ -238,7 +260,12 @@ class Snapshot:
 
     def contains(self, kind: int, word: str, positions: Ints) -> Mask:
         """Return which of the documents at these positions contain the word."""
-        return np.isin(positions, self.postings(kind, [word])[word].positions)
+        sorted_positions = self.postings(kind, [word])[word].positions
+        if not sorted_positions.size:
+            return np.zeros(positions.size, dtype=np.bool_)
+        at = np.searchsorted(sorted_positions, positions).clip(max=sorted_positions.size - 1)
+        found: Mask = sorted_positions[at] == positions
+        return found
 
 
 def top_of(scores: Floats, candidates: Mask, depth: int) -> Mask:

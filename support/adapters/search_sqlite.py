@@ -35,6 +35,7 @@ from support.adapters.search_impacts import (
     GRAMS,
     TERMS,
     Floats,
+    Ints,
     Mask,
     Snapshot,
     bump_generation,
@@ -61,8 +62,7 @@ _W_SYNONYM = 1.0
 _W_GRAMS_KNOWN = 0.15
 _W_GRAMS_UNKNOWN = 0.8
 
-# Municipality factors: the donor's own municipality beats the general article; without a
-# municipality, general articles beat municipality-specific ones unless the query names it.
+# Municipality factors (see _municipality_factors).
 _OWN_MUNICIPALITY = 1.5
 _OTHER_SPECIFIC = 0.5
 
@@ -209,38 +209,53 @@ class SqliteSearchIndex:
         analysed = self._analyse_query(query)
         if not (analysed.terms or analysed.concepts or analysed.grams):
             return []
-        with self._lock:
+        # One read transaction: the generation, the documents and the postings it loads come
+        # from the same state of the file even while another process writes.
+        with self._lock, _Transaction(self._conn, "DEFERRED"):
             snap = self._snapshot()
             freq = self._frequencies(snap, analysed)
             allowed = snap.allowed(municipality)
             terms, concepts, grams, candidates = self._retrieve(snap, analysed, allowed, freq)
-        where = np.flatnonzero(candidates)
-        if not where.size:
-            return []
-        words = terms[where] + concepts[where]
-        # Trigram scores grow with query length; rescale them to the word signals' range so
-        # that their weight means the same for a three-word and a three-sentence query.
-        top_grams = float(grams[where].max()) or 1.0
-        top_words = float(words.max()) or 1.0
-        w_grams = _W_GRAMS_KNOWN + (_W_GRAMS_UNKNOWN - _W_GRAMS_KNOWN) * freq.unknown_share(
-            analysed.units
-        )
-        combined = words + w_grams * grams[where] / top_grams * top_words
-        names = snap.municipality_names()
-        scores = {
-            position: score
-            * _municipality_factor(snap.municipalities[position], municipality, analysed, names)
-            for position, score in zip(where.tolist(), combined.tolist(), strict=True)
-        }
-        with self._lock:
-            self._weigh_coverage(snap, analysed, scores)
+            where = np.flatnonzero(candidates)
+            if not where.size:
+                return []
+            words = terms[where] + concepts[where]
+            # Trigram scores grow with query length; rescale them to the word signals' range
+            # so that their weight means the same for a three-word and a three-sentence query.
+            top_grams = float(grams[where].max()) or 1.0
+            top_words = float(words.max()) or 1.0
+            unknown = freq.unknown_share(analysed.units)
+            w_grams = _W_GRAMS_KNOWN + (_W_GRAMS_UNKNOWN - _W_GRAMS_KNOWN) * unknown
+            combined = words + w_grams * grams[where] / top_grams * top_words
+            combined *= self._municipality_factors(snap, where, municipality, analysed)
+            self._weigh_coverage(snap, analysed, where, combined)
+        if where.size > top:
+            # Everything tied with the last place stays in, for the tie-break by id.
+            last = np.partition(combined, where.size - top)[where.size - top]
+            keep = combined >= last
+            where, combined = where[keep], combined[keep]
         ranked = sorted(
-            ((snap.ids[position], score) for position, score in scores.items()),
+            zip((snap.ids[p] for p in where.tolist()), combined.tolist(), strict=True),
             key=lambda item: (-item[1], item[0]),
         )
         hits = [SearchHit(id=doc_id, score=round(score, 6)) for doc_id, score in ranked[:top]]
         # A candidate can score nothing: bm25 gives ~0 to words in most documents.
         return [hit for hit in hits if hit.score > 0]
+
+    def _municipality_factors(
+        self, snap: Snapshot, where: Ints, municipality: str | None, query: _Query
+    ) -> Floats:
+        """Return the municipality factor of each candidate.
+
+        The donor's own municipality beats the general article; without a municipality,
+        general articles beat municipality-specific ones unless the query names it.
+        """
+        named = {m for m, names in snap.municipality_names().items() if names & query.places}
+        if municipality is not None:
+            named.add(municipality)
+        codes = snap.municipality_codes(where)
+        own = np.isin(codes, snap.codes_of(named))
+        return np.where(codes < 0, 1.0, np.where(own, _OWN_MUNICIPALITY, _OTHER_SPECIFIC))
 
     def close(self) -> None:
         """Close the database connection; later calls fail, ping() says False."""
@@ -470,21 +485,22 @@ class SqliteSearchIndex:
         gram_scores = signal(GRAMS, [(g,) for g in grams]) if grams else np.zeros(snap.n_docs)
         return term_scores, concept_scores, gram_scores, candidates
 
-    def _weigh_coverage(self, snap: Snapshot, query: _Query, scores: dict[int, float]) -> None:
+    def _weigh_coverage(self, snap: Snapshot, query: _Query, where: Ints, scores: Floats) -> None:
         """Scale the best candidates by how much of the query's meaning each one covers."""
         items: list[tuple[tuple[tuple[str, ...], ...], str]] = [
             (((u,),), u) for u in query.free_units
         ]
         for concept in query.concepts:
             items.append(((*concept.literal, *concept.synonyms), concept.literal[0][0]))
-        if len(items) < 2 or not scores:
+        if len(items) < 2:
             return
-        head = np.asarray(sorted(scores, key=lambda d: -scores[d])[:_COVERAGE_CANDIDATES])
         found = snap.postings(TERMS, [key for _, key in items])
         weights = {key: math.log(1 + snap.n_docs / p.df) for key, p in found.items() if p.df}
         total = sum(weights.get(key, 0.0) for _, key in items)
         if total <= 0:
             return
+        order = np.argsort(-scores, kind="stable")[:_COVERAGE_CANDIDATES]
+        head = where[order]
         presence: dict[str, Mask] = {}
 
         def has(unit: str) -> Mask:
@@ -504,37 +520,21 @@ class SqliteSearchIndex:
                     all_units &= has(unit)
                 any_entry |= all_units
             covered += np.where(any_entry, weight, 0.0)
-        for position, share in zip(head.tolist(), (covered / total).tolist(), strict=True):
-            scores[position] *= (1 - _W_COVERAGE) + _W_COVERAGE * share
+        scores[order] *= (1 - _W_COVERAGE) + _W_COVERAGE * covered / total
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK when the block raises."""
+    """BEGIN IMMEDIATE (or DEFERRED, for reads) ... COMMIT, or ROLLBACK when the block raises."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> None:
         self._conn = conn
+        self._mode = mode
 
     def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute(f"BEGIN {self._mode}")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-
-def _municipality_factor(
-    doc_municipality: str | None,
-    municipality: str | None,
-    query: _Query,
-    municipality_names: dict[str, frozenset[str]],
-) -> float:
-    if doc_municipality is None:
-        return 1.0
-    if doc_municipality == municipality:
-        return _OWN_MUNICIPALITY
-    if municipality_names.get(doc_municipality, frozenset()) & query.places:
-        # The donor named the municipality in the query: treat it as theirs.
-        return _OWN_MUNICIPALITY
-    return _OTHER_SPECIFIC
 
 
 def _document_from_json(text: str) -> SearchDocument:
