@@ -266,14 +266,3 @@ class Snapshot:
         at = np.searchsorted(sorted_positions, positions).clip(max=sorted_positions.size - 1)
         found: Mask = sorted_positions[at] == positions
         return found
-
-
-def top_of(scores: Floats, candidates: Mask, depth: int) -> Mask:
-    """Return the candidates among the `depth` best scores (all of them when fewer)."""
-    where = np.flatnonzero(candidates)
-    if where.size <= depth:
-        return candidates
-    best = where[np.argpartition(-scores[where], depth - 1)[:depth]]
-    out = np.zeros(scores.size, dtype=np.bool_)
-    out[best] = True
-    return out

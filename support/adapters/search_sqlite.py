@@ -1,11 +1,15 @@
-"""Embedded FAQ search: SQLite FTS5 over Sudachi terms, with synonyms and a typo fallback.
+"""Embedded FAQ search: BM25 impact postings in SQLite over Sudachi terms, synonyms, typo fallback.
 
-Documents are analysed in Python (support.adapters.ja_text) and stored as space-separated terms,
-so FTS5 only has to split on spaces. A query goes through four plain steps:
+Documents are analysed in Python (support.adapters.ja_text). Each one is stored three ways in
+one transaction: its source (kb_docs, to rebuild after an analyser change), its analysed
+columns in FTS5 tables (kb_terms, kb_grams: the record of what it contained, and a reference
+that tests check the scores against), and its words' postings (kb_postings, see
+support.adapters.search_impacts), which searches score. A query goes through four steps:
 
 1. analysis: the query's terms, the synonym groups ("concepts") it uses, its reading trigrams;
-2. candidate retrieval: FTS5 MATCH with an OR of terms for each signal, scored by bm25();
-3. scoring: terms + concepts + a share of the trigram signal, times a municipality factor;
+2. retrieval: every allowed document's BM25 score for each signal (terms, concepts, trigrams);
+3. scoring: terms + concepts + a share of the trigram signal, times a municipality factor,
+   then the best candidates weighted by how much of the question they cover;
 4. the top N.
 """
 
@@ -40,7 +44,6 @@ from support.adapters.search_impacts import (
     Snapshot,
     bump_generation,
     read_generation,
-    top_of,
     update_postings,
     weighted_counts,
 )
@@ -74,8 +77,6 @@ _COVERAGE_CANDIDATES = 30
 
 # Longer queries are cut: a donor's question fits, and a pasted document cannot stall search.
 _MAX_QUERY_CHARS = 2000
-_SELECTS_PER_STATEMENT = 100
-_SIGNAL_DEPTH = 200
 
 # Bump _SCHEMA_VERSION when the tables change; either version change rebuilds the index.
 _SCHEMA_VERSION = "2"
@@ -458,14 +459,15 @@ class SqliteSearchIndex:
     ) -> tuple[Floats, Floats, Floats, Mask]:
         """Return the terms, concepts and trigram signals of every document, and the candidates.
 
-        Each signal keeps only its _SIGNAL_DEPTH best allowed documents (a synonym entry
-        likewise), as the FTS5 queries did with ORDER BY ... LIMIT.
+        Every allowed document that matches is scored: the FTS5 queries had to keep only the
+        200 best of each signal, which among 10,000 near-duplicate articles cut off some that
+        the other signals would have lifted to the top.
         """
         candidates = np.zeros(snap.n_docs, dtype=np.bool_)
 
         def signal(kind: int, entries: Sequence[Sequence[str]], weight: float = 1.0) -> Floats:
             scores, matched = snap.score(kind, entries)
-            keep = top_of(scores, matched & allowed, _SIGNAL_DEPTH)
+            keep = matched & allowed
             candidates[keep] = True
             return np.where(keep, scores * weight, 0.0)
 
