@@ -239,26 +239,30 @@ class Snapshot:
 
     def score(self, kind: int, entries: Sequence[Sequence[str]]) -> tuple[Floats, Mask]:
         """Return the summed contributions of an OR of AND-groups, and which documents match."""
-        total = np.zeros(self.n_docs)
-        matched = np.zeros(self.n_docs, dtype=np.bool_)
-        for entry in entries:
-            units = list(dict.fromkeys(entry))
-            found = self.postings(kind, units)
-            if len(units) == 1:
-                single = found[units[0]]
-                total[single.positions] += single.impacts
-                matched[single.positions] = True
-                continue
-            present = np.ones(self.n_docs, dtype=np.bool_)
-            part = np.zeros(self.n_docs)
-            for unit in units:
-                hit = np.zeros(self.n_docs, dtype=np.bool_)
-                hit[found[unit].positions] = True
-                present &= hit
-                part[found[unit].positions] += found[unit].impacts
-            total += np.where(present, part, 0.0)
-            matched |= present
+        groups = [list(dict.fromkeys(entry)) for entry in entries]
+        found = self.postings(kind, [unit for units in groups for unit in units])
+        # The single words of an OR are summed in one pass over their postings.
+        singles = [found[units[0]] for units in groups if len(units) == 1]
+        total, hits = self._sum(singles)
+        matched = hits > 0
+        for units in groups:
+            if len(units) > 1:
+                part, count = self._sum([found[unit] for unit in units])
+                present = count == len(units)
+                total += np.where(present, part, 0.0)
+                matched |= present
         return total, matched
+
+    def _sum(self, lists: Sequence[Postings]) -> tuple[Floats, Ints]:
+        """Return each document's summed impacts over the lists, and in how many it occurs."""
+        if not lists:
+            return np.zeros(self.n_docs), np.zeros(self.n_docs, dtype=np.int64)
+        positions = np.concatenate([p.positions for p in lists])
+        impacts = np.concatenate([p.impacts for p in lists])
+        summed = np.bincount(positions, weights=impacts, minlength=self.n_docs)
+        total: Floats = summed.astype(np.float64, copy=False)
+        count: Ints = np.bincount(positions, minlength=self.n_docs)
+        return total, count
 
     def contains(self, kind: int, word: str, positions: Ints) -> Mask:
         """Return which of the documents at these positions contain the word."""

@@ -501,7 +501,9 @@ class SqliteSearchIndex:
         total = sum(weights.get(key, 0.0) for _, key in items)
         if total <= 0:
             return
-        order = np.argsort(-scores, kind="stable")[:_COVERAGE_CANDIDATES]
+        order = np.arange(scores.size)
+        if scores.size > _COVERAGE_CANDIDATES:
+            order = np.argpartition(-scores, _COVERAGE_CANDIDATES - 1)[:_COVERAGE_CANDIDATES]
         head = where[order]
         presence: dict[str, Mask] = {}
 
