@@ -169,9 +169,14 @@ def run_embedded(
         embedded = SqliteSearchIndex(Path(tmp) / "search.db")
         embedded.search("ウォームアップ")  # the dictionary and synonyms load outside the timing
         seconds = build(embedded, docs)
-        measure(embedded, queries, 1)
+        # The first pass loads each word's postings from the file (a cold process cache).
+        cold_wall, cold_cpu = measure(embedded, queries, 1)
         latencies = measure(embedded, queries, repeat)
         p95 = report("embedded", len(docs), seconds, latencies, quality(embedded, QUERIES))
+        print(
+            f"  first pass (cold cache) wall p95 {percentile(cold_wall, 95) * 1000:6.2f} ms"
+            f"  cpu p95 {percentile(cold_cpu, 95) * 1000:6.2f} ms"
+        )
         embedded.close()
         print(f"  p95 target 10 ms (wall): {'met' if p95 <= 10 else 'MISSED'}")
 

@@ -1,4 +1,4 @@
-"""FTS5 query building for the embedded search: quoting, and skipping words that cannot score."""
+"""Query words for the embedded search: skipping words that cannot score, synonym entries."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ PRUNE_FROM_DOCS = 500
 class Frequencies:
     """Document frequencies of a query's words and trigrams, to skip what cannot score.
 
-    FTS5's bm25() gives a word in half the documents or more an idf of ~0, yet matching it
-    means visiting most rows and scoring each one: on 10,000 articles that was most of the
-    time of a search. Such words are left out of the MATCH expressions (on a large enough
-    index, and unless nothing else is left); words in no document are left out always.
+    BM25 gives a word in half the documents or more an idf of ~0 (floored at 1e-6), yet it
+    would make most documents candidates. Such words are left out (on a large enough index,
+    and unless nothing else is left); words in no document are left out always.
     """
 
     n_docs: int
@@ -51,17 +50,3 @@ def fts_entries(entries: Iterable[tuple[str, ...]]) -> list[tuple[str, ...]]:
     """Return synonym entries without the negation unit, which documents never index."""
     stripped = (tuple(unit for unit in entry if unit != NEGATION) for entry in entries)
     return [entry for entry in dict.fromkeys(stripped) if entry]
-
-
-def or_of_phrases(phrases: Iterable[Sequence[str]]) -> str:
-    """Return an FTS5 MATCH expression: an OR of phrases, every term quoted."""
-    # Terms are quoted so FTS5 never reads them as operators; a multi-word synonym becomes an
-    # AND group, since the index interleaves compounds with their parts and breaks phrases.
-    groups = []
-    for phrase in phrases:
-        quoted = [f'"{term}"' for term in phrase if term]
-        if len(quoted) == 1:
-            groups.append(quoted[0])
-        elif quoted:
-            groups.append("(" + " AND ".join(quoted) + ")")
-    return " OR ".join(groups)

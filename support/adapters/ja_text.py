@@ -385,7 +385,9 @@ class Synonyms:
                 if tuple(units[start : start + len(entry)]) == entry:
                     spans.append((start, start + len(entry), index, entry))
         # A span inside a longer match of another group is part of that phrase, not a word
-        # of its own: 体験チケット is a ticket, not also an experience.
+        # of its own: 体験チケット is a ticket, not also an experience. Only spans of two or
+        # more units can hold another one (a pasted text can have hundreds of spans).
+        phrases = [span for span in spans if span[1] - span[0] > 1]
         kept = [
             (first, last, index, entry)
             for first, last, index, entry in spans
@@ -394,7 +396,7 @@ class Synonyms:
                 and o_first <= first
                 and last <= o_last
                 and o_last - o_first > last - first
-                for o_first, o_last, other, _ in spans
+                for o_first, o_last, other, _ in phrases
             )
         ]
         present: dict[int, list[tuple[str, ...]]] = {}

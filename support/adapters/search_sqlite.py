@@ -1,11 +1,15 @@
-"""Embedded FAQ search: SQLite FTS5 over Sudachi terms, with synonyms and a typo fallback.
+"""Embedded FAQ search: BM25 impact postings in SQLite over Sudachi terms, synonyms, typo fallback.
 
-Documents are analysed in Python (support.adapters.ja_text) and stored as space-separated terms,
-so FTS5 only has to split on spaces. A query goes through four plain steps:
+Documents are analysed in Python (support.adapters.ja_text). Each one is stored three ways in
+one transaction: its source (kb_docs, to rebuild after an analyser change), its analysed
+columns in FTS5 tables (kb_terms, kb_grams: the record of what it contained, and a reference
+that tests check the scores against), and its words' postings (kb_postings, see
+support.adapters.search_impacts), which searches score. A query goes through four steps:
 
 1. analysis: the query's terms, the synonym groups ("concepts") it uses, its reading trigrams;
-2. candidate retrieval: FTS5 MATCH with an OR of terms for each signal, scored by bm25();
-3. scoring: terms + concepts + a share of the trigram signal, times a municipality factor;
+2. retrieval: every allowed document's BM25 score for each signal (terms, concepts, trigrams);
+3. scoring: terms + concepts + a share of the trigram signal, times a municipality factor,
+   then the best candidates weighted by how much of the question they cover;
 4. the top N.
 """
 
@@ -15,12 +19,13 @@ import json
 import math
 import sqlite3
 import threading
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from support.adapters.fts_query import Frequencies, fts_entries, or_of_phrases
+import numpy as np
+
+from support.adapters.fts_query import Frequencies, fts_entries
 from support.adapters.ja_text import (
     ANALYZER_VERSION,
     NEGATION,
@@ -30,6 +35,19 @@ from support.adapters.ja_text import (
     load_synonyms,
 )
 from support.adapters.ports import SearchDocument, SearchHit
+from support.adapters.search_impacts import (
+    GRAMS,
+    TERMS,
+    Floats,
+    Ints,
+    Mask,
+    Snapshot,
+    bump_generation,
+    read_generation,
+    update_postings,
+    weighted_counts,
+)
+from support.adapters.search_impacts import SCHEMA as POSTINGS_SCHEMA
 
 # bm25() column weights for title, answer_short, body, tags. Titles are written as the
 # question a donor asks and tags are curated keywords; bodies are long and repeat general
@@ -47,8 +65,7 @@ _W_SYNONYM = 1.0
 _W_GRAMS_KNOWN = 0.15
 _W_GRAMS_UNKNOWN = 0.8
 
-# Municipality factors: the donor's own municipality beats the general article; without a
-# municipality, general articles beat municipality-specific ones unless the query names it.
+# Municipality factors (see _municipality_factors).
 _OWN_MUNICIPALITY = 1.5
 _OTHER_SPECIFIC = 0.5
 
@@ -60,14 +77,13 @@ _COVERAGE_CANDIDATES = 30
 
 # Longer queries are cut: a donor's question fits, and a pasted document cannot stall search.
 _MAX_QUERY_CHARS = 2000
-_SELECTS_PER_STATEMENT = 100
-_SIGNAL_DEPTH = 200
 
 # Bump _SCHEMA_VERSION when the tables change; either version change rebuilds the index.
-_SCHEMA_VERSION = "1"
+_SCHEMA_VERSION = "2"
 _INDEX_VERSION = f"{_SCHEMA_VERSION}/{ANALYZER_VERSION}"
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS kb_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS kb_docs (
     rowid INTEGER PRIMARY KEY,
@@ -75,7 +91,9 @@ CREATE TABLE IF NOT EXISTS kb_docs (
     municipality TEXT,
     published INTEGER NOT NULL,
     places TEXT NOT NULL,
-    source TEXT NOT NULL
+    source TEXT NOT NULL,
+    terms_len INTEGER NOT NULL,
+    grams_len INTEGER NOT NULL
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS kb_terms USING fts5(
     title, answer_short, body, tags, tokenize = 'unicode61 remove_diacritics 0'
@@ -86,6 +104,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS kb_grams USING fts5(
 );
 CREATE VIRTUAL TABLE IF NOT EXISTS kb_grams_vocab USING fts5vocab(kb_grams, 'row');
 """
+    + POSTINGS_SCHEMA
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +141,6 @@ class _Query:
     free_units: list[str] = field(default_factory=list)  # content words outside any concept
 
 
-@dataclass(slots=True)
-class _Signals:
-    """The per-signal bm25 scores of one candidate document."""
-
-    municipality: str | None
-    terms: float = 0.0
-    concepts: float = 0.0
-    grams: float = 0.0
-
-
 class SqliteSearchIndex:
     """SearchIndex on an SQLite file (or ":memory:") with FTS5; safe to share between threads."""
 
@@ -145,8 +155,7 @@ class SqliteSearchIndex:
         self._synonyms_source = synonyms
         self._synonyms = synonyms if isinstance(synonyms, Synonyms) else None
         self._setup_lock = threading.Lock()
-        self._municipality_names: dict[str, frozenset[str]] | None = None
-        self._names_version = -1
+        self._snap: Snapshot | None = None
         # One connection guarded by a lock: a ":memory:" database exists per connection, and
         # SQLite serialises writers anyway. It opens on first use, so that building the app
         # touches no disk.
@@ -185,16 +194,12 @@ class SqliteSearchIndex:
         """Add or replace documents in one transaction."""
         rows = [self._analyse_document(doc) for doc in docs]
         with self._lock, _Transaction(self._conn):
-            for row in rows:
-                self._write_row(row)
-            self._municipality_names = None
+            self._write_rows(rows)
 
     def delete(self, ids: Sequence[str]) -> None:
         """Remove documents in one transaction; unknown ids are ignored."""
         with self._lock, _Transaction(self._conn):
-            for doc_id in ids:
-                self._delete_row(doc_id)
-            self._municipality_names = None
+            self._delete_rows(ids)
 
     def search(
         self, query: str, *, municipality: str | None = None, top: int = 5
@@ -205,22 +210,53 @@ class SqliteSearchIndex:
         analysed = self._analyse_query(query)
         if not (analysed.terms or analysed.concepts or analysed.grams):
             return []
-        with self._lock:
-            freq = self._frequencies(analysed)
-            signals = self._retrieve(analysed, municipality, freq)
+        # One read transaction: the generation, the documents and the postings it loads come
+        # from the same state of the file even while another process writes.
+        with self._lock, _Transaction(self._conn, "DEFERRED"):
+            snap = self._snapshot()
+            freq = self._frequencies(snap, analysed)
+            allowed = snap.allowed(municipality)
+            terms, concepts, grams, candidates = self._retrieve(snap, analysed, allowed, freq)
+            where = np.flatnonzero(candidates)
+            if not where.size:
+                return []
+            words = terms[where] + concepts[where]
+            # Trigram scores grow with query length; rescale them to the word signals' range
+            # so that their weight means the same for a three-word and a three-sentence query.
+            top_grams = float(grams[where].max()) or 1.0
+            top_words = float(words.max()) or 1.0
             unknown = freq.unknown_share(analysed.units)
-            names = self._municipality_name_terms()
             w_grams = _W_GRAMS_KNOWN + (_W_GRAMS_UNKNOWN - _W_GRAMS_KNOWN) * unknown
-            scores = {
-                doc_id: score
-                * _municipality_factor(signals[doc_id].municipality, municipality, analysed, names)
-                for doc_id, score in _combine(signals, w_grams).items()
-            }
-            self._weigh_coverage(analysed, scores)
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+            combined = words + w_grams * grams[where] / top_grams * top_words
+            combined *= self._municipality_factors(snap, where, municipality, analysed)
+            self._weigh_coverage(snap, analysed, where, combined)
+        if where.size > top:
+            # Everything tied with the last place stays in, for the tie-break by id.
+            last = np.partition(combined, where.size - top)[where.size - top]
+            keep = combined >= last
+            where, combined = where[keep], combined[keep]
+        ranked = sorted(
+            zip((snap.ids[p] for p in where.tolist()), combined.tolist(), strict=True),
+            key=lambda item: (-item[1], item[0]),
+        )
         hits = [SearchHit(id=doc_id, score=round(score, 6)) for doc_id, score in ranked[:top]]
-        # A candidate can score nothing: bm25() gives ~0 to words in most documents.
+        # A candidate can score nothing: bm25 gives ~0 to words in most documents.
         return [hit for hit in hits if hit.score > 0]
+
+    def _municipality_factors(
+        self, snap: Snapshot, where: Ints, municipality: str | None, query: _Query
+    ) -> Floats:
+        """Return the municipality factor of each candidate.
+
+        The donor's own municipality beats the general article; without a municipality,
+        general articles beat municipality-specific ones unless the query names it.
+        """
+        named = {m for m, names in snap.municipality_names().items() if names & query.places}
+        if municipality is not None:
+            named.add(municipality)
+        codes = snap.municipality_codes(where)
+        own = np.isin(codes, snap.codes_of(named))
+        return np.where(codes < 0, 1.0, np.where(own, _OWN_MUNICIPALITY, _OTHER_SPECIFIC))
 
     def close(self) -> None:
         """Close the database connection; later calls fail, ping() says False."""
@@ -331,25 +367,46 @@ class SqliteSearchIndex:
 
     # --- storage -----------------------------------------------------------------------
 
-    def _write_row(self, row: _Row) -> None:
+    def _write_rows(self, rows: Sequence[_Row]) -> None:
+        """Write documents, their FTS rows and their postings; the caller holds a transaction."""
+        removed: list[int] = []
+        stale: tuple[set[str], set[str]] = (set(), set())
+        added: tuple[dict[int, dict[str, float]], dict[int, dict[str, float]]] = ({}, {})
+        for row in rows:
+            rowid = self._write_row(row, removed, stale)
+            added[TERMS][rowid] = weighted_counts(row.terms, _TERM_WEIGHTS)
+            added[GRAMS][rowid] = weighted_counts(row.grams, _GRAM_WEIGHTS)
+        for kind in (TERMS, GRAMS):
+            update_postings(self._conn, kind, removed, stale[kind], added[kind])
+        bump_generation(self._conn)
+
+    def _write_row(self, row: _Row, removed: list[int], stale: tuple[set[str], set[str]]) -> int:
         found = self._conn.execute("SELECT rowid FROM kb_docs WHERE id = ?", (row.id,)).fetchone()
-        values = (row.municipality, int(row.published), row.places, row.source, row.id)
+        values = (
+            row.municipality,
+            int(row.published),
+            row.places,
+            row.source,
+            sum(len(column.split()) for column in row.terms),
+            sum(len(column.split()) for column in row.grams),
+            row.id,
+        )
         if found is None:
             cursor = self._conn.execute(
-                "INSERT INTO kb_docs (municipality, published, places, source, id)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO kb_docs"
+                " (municipality, published, places, source, terms_len, grams_len, id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 values,
             )
-            rowid = cursor.lastrowid
+            rowid = int(cursor.lastrowid or 0)
         else:
-            rowid = found[0]
+            rowid = int(found[0])
             self._conn.execute(
-                "UPDATE kb_docs SET municipality = ?, published = ?, places = ?, source = ?"
-                " WHERE id = ?",
+                "UPDATE kb_docs SET municipality = ?, published = ?, places = ?, source = ?,"
+                " terms_len = ?, grams_len = ? WHERE id = ?",
                 values,
             )
-            self._conn.execute("DELETE FROM kb_terms WHERE rowid = ?", (rowid,))
-            self._conn.execute("DELETE FROM kb_grams WHERE rowid = ?", (rowid,))
+            self._forget_row(rowid, removed, stale)
         self._conn.execute(
             "INSERT INTO kb_terms (rowid, title, answer_short, body, tags) VALUES (?, ?, ?, ?, ?)",
             (rowid, *row.terms),
@@ -357,14 +414,31 @@ class SqliteSearchIndex:
         self._conn.execute(
             "INSERT INTO kb_grams (rowid, head, body) VALUES (?, ?, ?)", (rowid, *row.grams)
         )
+        return rowid
 
-    def _delete_row(self, doc_id: str) -> None:
-        found = self._conn.execute("SELECT rowid FROM kb_docs WHERE id = ?", (doc_id,)).fetchone()
-        if found is None:
-            return
-        self._conn.execute("DELETE FROM kb_terms WHERE rowid = ?", found)
-        self._conn.execute("DELETE FROM kb_grams WHERE rowid = ?", found)
-        self._conn.execute("DELETE FROM kb_docs WHERE rowid = ?", found)
+    def _forget_row(self, rowid: int, removed: list[int], stale: tuple[set[str], set[str]]) -> None:
+        """Delete a document's FTS rows, noting its words so that their postings drop it."""
+        removed.append(rowid)
+        for kind, table in ((TERMS, "kb_terms"), (GRAMS, "kb_grams")):
+            found = self._conn.execute(
+                f"SELECT * FROM {table} WHERE rowid = ?",  # noqa: S608
+                (rowid,),
+            ).fetchone()
+            for column in found or ():
+                stale[kind].update(column.split())
+            self._conn.execute(f"DELETE FROM {table} WHERE rowid = ?", (rowid,))  # noqa: S608
+
+    def _delete_rows(self, ids: Sequence[str]) -> None:
+        removed: list[int] = []
+        stale: tuple[set[str], set[str]] = (set(), set())
+        for doc_id in ids:
+            found = self._conn.execute("SELECT rowid FROM kb_docs WHERE id = ?", (doc_id,))
+            for (rowid,) in found.fetchall():
+                self._forget_row(int(rowid), removed, stale)
+                self._conn.execute("DELETE FROM kb_docs WHERE rowid = ?", (rowid,))
+        for kind in (TERMS, GRAMS):
+            update_postings(self._conn, kind, removed, stale[kind], {})
+        bump_generation(self._conn)
 
     def _rebuild_if_stale(self) -> None:
         # Stored terms are only valid for the schema and analyser that produced them; the
@@ -375,12 +449,18 @@ class SqliteSearchIndex:
         sources = [r[0] for r in self._conn.execute("SELECT source FROM kb_docs ORDER BY rowid")]
         rows = [self._analyse_document(_document_from_json(s)) for s in sources]
         with _Transaction(self._conn):
-            for table in ("kb_terms_vocab", "kb_grams_vocab", "kb_terms", "kb_grams", "kb_docs"):
+            for table in (
+                "kb_terms_vocab",
+                "kb_grams_vocab",
+                "kb_terms",
+                "kb_grams",
+                "kb_docs",
+                "kb_postings",
+            ):
                 self._conn.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in _SCHEMA.split(";"):
                 self._conn.execute(statement)
-            for row in rows:
-                self._write_row(row)
+            self._write_rows(rows)
             self._conn.execute(
                 "INSERT OR REPLACE INTO kb_meta (key, value) VALUES ('version', ?)",
                 (_INDEX_VERSION,),
@@ -388,211 +468,109 @@ class SqliteSearchIndex:
 
     # --- retrieval ---------------------------------------------------------------------
 
-    def _frequencies(self, query: _Query) -> Frequencies:
+    def _snapshot(self) -> Snapshot:
+        """Return the cached documents and postings, reloaded when any process wrote."""
+        generation = read_generation(self._conn)
+        if self._snap is None or self._snap.generation != generation:
+            self._snap = Snapshot(self._conn, generation)
+        return self._snap
+
+    def _frequencies(self, snap: Snapshot, query: _Query) -> Frequencies:
         """Look up in how many documents each word and trigram of the query occurs."""
         words = set(query.terms) | set(query.units)
         for concept in query.concepts:
             words.update(u for entry in (*concept.literal, *concept.synonyms) for u in entry)
-        n_docs = int(self._conn.execute("SELECT count(*) FROM kb_docs").fetchone()[0])
         return Frequencies(
-            n_docs=n_docs,
-            terms=self._vocabulary("kb_terms_vocab", sorted(words)),
-            grams=self._vocabulary("kb_grams_vocab", sorted(set(query.grams))),
+            n_docs=snap.n_docs,
+            terms={w: p.df for w, p in snap.postings(TERMS, sorted(words)).items() if p.df},
+            grams={g: p.df for g, p in snap.postings(GRAMS, query.grams).items() if p.df},
         )
-
-    def _vocabulary(self, table: str, terms: Sequence[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for start in range(0, len(terms), 500):
-            chunk = terms[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            out.update(
-                self._conn.execute(
-                    f"SELECT term, doc FROM {table} WHERE term IN ({marks})",  # noqa: S608
-                    chunk,
-                ).fetchall()
-            )
-        return out
 
     def _retrieve(
-        self, query: _Query, municipality: str | None, freq: Frequencies
-    ) -> dict[str, _Signals]:
-        signals: dict[str, _Signals] = {}
+        self, snap: Snapshot, query: _Query, allowed: Mask, freq: Frequencies
+    ) -> tuple[Floats, Floats, Floats, Mask]:
+        """Return the terms, concepts and trigram signals of every document, and the candidates.
 
-        def signal(doc_id: str, doc_municipality: str | None) -> _Signals:
-            return signals.setdefault(doc_id, _Signals(doc_municipality))
+        Every allowed document that matches is scored: the FTS5 queries had to keep only the
+        200 best of each signal, which among 10,000 near-duplicate articles cut off some that
+        the other signals would have lifted to the top.
+        """
+        candidates = np.zeros(snap.n_docs, dtype=np.bool_)
 
-        terms = or_of_phrases((t,) for t in freq.useful(query.terms, freq.terms))
-        for doc_id, doc_municipality, _, score in self._match(
-            "kb_terms", _TERM_WEIGHTS, [(0, terms)] if terms else [], municipality
-        ):
-            signal(doc_id, doc_municipality).terms = score
+        def signal(kind: int, entries: Sequence[Sequence[str]], weight: float = 1.0) -> Floats:
+            scores, matched = snap.score(kind, entries)
+            keep = matched & allowed
+            candidates[keep] = True
+            return np.where(keep, scores * weight, 0.0)
 
+        terms = freq.useful(query.terms, freq.terms)
+        term_scores = signal(TERMS, [(t,) for t in terms]) if terms else np.zeros(snap.n_docs)
         # A concept counts like one word: its best entry in a document scores, so a document
         # that happens to use three words of a group is not counted three times.
-        matches: list[tuple[int, str]] = []
-        owners: list[tuple[int, float]] = []
-        for concept_no, concept in enumerate(query.concepts):
+        concept_scores = np.zeros(snap.n_docs)
+        for concept in query.concepts:
+            best = np.zeros(snap.n_docs)
             for weight, entries in ((1.0, concept.literal), (_W_SYNONYM, concept.synonyms)):
                 for entry in entries:
-                    if not freq.may_score(entry):
-                        continue
-                    matches.append((len(owners), or_of_phrases([entry])))
-                    owners.append((concept_no, weight))
-        best: dict[tuple[str, int], float] = {}
-        for doc_id, doc_municipality, key, score in self._match(
-            "kb_terms", _TERM_WEIGHTS, matches, municipality
-        ):
-            signal(doc_id, doc_municipality)
-            concept_no, weight = owners[key]
-            slot = (doc_id, concept_no)
-            best[slot] = max(score * weight, best.get(slot, 0.0))
-        for (doc_id, _), score in best.items():
-            signals[doc_id].concepts += score
+                    if freq.may_score(entry):
+                        best = np.maximum(best, signal(TERMS, [entry], weight))
+            concept_scores += best
+        grams = freq.useful(query.grams, freq.grams)
+        gram_scores = signal(GRAMS, [(g,) for g in grams]) if grams else np.zeros(snap.n_docs)
+        return term_scores, concept_scores, gram_scores, candidates
 
-        grams = or_of_phrases((g,) for g in freq.useful(query.grams, freq.grams))
-        for doc_id, doc_municipality, _, score in self._match(
-            "kb_grams", _GRAM_WEIGHTS, [(0, grams)] if grams else [], municipality
-        ):
-            signal(doc_id, doc_municipality).grams = score
-        return signals
-
-    def _match(
-        self,
-        table: str,
-        weights: Sequence[float],
-        matches: Sequence[tuple[int, str]],
-        municipality: str | None,
-    ) -> list[tuple[str, str | None, int, float]]:
-        """Run several MATCH expressions in one statement, each result tagged with its key."""
-        if not matches:
-            return []
-        # Only published documents, and never another municipality's articles when the donor's
-        # municipality is known. bm25() is negative, better is lower: flip the sign. Table
-        # names and weights are module constants, never user input.
-        weight_args = ", ".join(str(w) for w in weights)
-        # Each expression keeps only its best rows, sorted inside SQLite: with thousands of
-        # articles a common word matches most of them, and carrying every row into Python
-        # cost more than the search itself. Candidates past that depth cannot reach the top.
-        select = (
-            "SELECT * FROM ("  # noqa: S608
-            f"SELECT d.id, d.municipality, ? AS key, -bm25({table}, {weight_args}) AS score"
-            f" FROM {table} JOIN kb_docs AS d ON d.rowid = {table}.rowid"
-            f" WHERE {table} MATCH ? AND d.published = 1"
-            "   AND (? IS NULL OR d.municipality IS NULL OR d.municipality = ?)"
-            f" ORDER BY score DESC LIMIT {_SIGNAL_DEPTH})"
-        )
-        out: list[tuple[str, str | None, int, float]] = []
-        # SQLite caps a compound SELECT at 500 parts; long mails can match many synonyms.
-        for start in range(0, len(matches), _SELECTS_PER_STATEMENT):
-            batch = matches[start : start + _SELECTS_PER_STATEMENT]
-            sql = " UNION ALL ".join([select] * len(batch))
-            params = [p for key, match in batch for p in (key, match, municipality, municipality)]
-            rows = self._conn.execute(sql, params)
-            out.extend((str(r[0]), r[1], int(r[2]), float(r[3])) for r in rows)
-        return out
-
-    def _weigh_coverage(self, query: _Query, scores: dict[str, float]) -> None:
+    def _weigh_coverage(self, snap: Snapshot, query: _Query, where: Ints, scores: Floats) -> None:
         """Scale the best candidates by how much of the query's meaning each one covers."""
         items: list[tuple[tuple[tuple[str, ...], ...], str]] = [
             (((u,),), u) for u in query.free_units
         ]
         for concept in query.concepts:
             items.append(((*concept.literal, *concept.synonyms), concept.literal[0][0]))
-        if len(items) < 2 or not scores:
+        if len(items) < 2:
             return
-        head = sorted(scores, key=lambda d: -scores[d])[:_COVERAGE_CANDIDATES]
-        weights = self._idf([key for _, key in items])
+        found = snap.postings(TERMS, [key for _, key in items])
+        weights = {key: math.log(1 + snap.n_docs / p.df) for key, p in found.items() if p.df}
         total = sum(weights.get(key, 0.0) for _, key in items)
         if total <= 0:
             return
-        marks = ", ".join("?" * len(head))
-        rows = self._conn.execute(
-            "SELECT d.id, t.title, t.answer_short, t.body, t.tags FROM kb_terms AS t"  # noqa: S608
-            f" JOIN kb_docs AS d ON d.rowid = t.rowid WHERE d.id IN ({marks})",
-            head,
-        ).fetchall()
-        for doc_id, *columns in rows:
-            words = set(" ".join(columns).split())
-            covered = sum(
-                weights.get(key, 0.0)
-                for entries, key in items
-                if any(all(unit in words for unit in entry) for entry in entries)
-            )
-            scores[doc_id] *= (1 - _W_COVERAGE) + _W_COVERAGE * covered / total
+        order = np.arange(scores.size)
+        if scores.size > _COVERAGE_CANDIDATES:
+            order = np.argpartition(-scores, _COVERAGE_CANDIDATES - 1)[:_COVERAGE_CANDIDATES]
+        head = where[order]
+        presence: dict[str, Mask] = {}
 
-    def _idf(self, terms: Sequence[str]) -> dict[str, float]:
-        distinct = sorted(set(terms))
-        marks = ", ".join("?" * len(distinct))
-        total = self._conn.execute("SELECT count(*) FROM kb_docs").fetchone()[0] or 1
-        return {
-            term: math.log(1 + total / doc)
-            for term, doc in self._conn.execute(
-                f"SELECT term, doc FROM kb_terms_vocab WHERE term IN ({marks})",  # noqa: S608
-                distinct,
-            )
-        }
+        def has(unit: str) -> Mask:
+            if unit not in presence:
+                presence[unit] = snap.contains(TERMS, unit, head)
+            return presence[unit]
 
-    def _municipality_name_terms(self) -> dict[str, frozenset[str]]:
-        # A municipality's names are the place names most of its articles use (伊勢, 横浜市),
-        # learnt from the data so that no list of names must be kept. data_version moves when
-        # another process (the worker) commits to the file.
-        version = int(self._conn.execute("PRAGMA data_version").fetchone()[0])
-        if self._municipality_names is None or version != self._names_version:
-            self._names_version = version
-            counts: dict[str, Counter[str]] = {}
-            articles: Counter[str] = Counter()
-            for municipality, places in self._conn.execute(
-                "SELECT municipality, places FROM kb_docs"
-                " WHERE published = 1 AND municipality IS NOT NULL"
-            ):
-                articles[municipality] += 1
-                counts.setdefault(municipality, Counter()).update(set(places.split()))
-            self._municipality_names = {
-                name: frozenset(p for p, n in places.items() if 2 * n > articles[name])
-                for name, places in counts.items()
-            }
-        return self._municipality_names
+        covered = np.zeros(head.size)
+        for entries, key in items:
+            weight = weights.get(key, 0.0)
+            if weight == 0.0:
+                continue
+            any_entry = np.zeros(head.size, dtype=np.bool_)
+            for entry in entries:
+                all_units = np.ones(head.size, dtype=np.bool_)
+                for unit in entry:
+                    all_units &= has(unit)
+                any_entry |= all_units
+            covered += np.where(any_entry, weight, 0.0)
+        scores[order] *= (1 - _W_COVERAGE) + _W_COVERAGE * covered / total
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK when the block raises."""
+    """BEGIN IMMEDIATE (or DEFERRED, for reads) ... COMMIT, or ROLLBACK when the block raises."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, mode: str = "IMMEDIATE") -> None:
         self._conn = conn
+        self._mode = mode
 
     def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute(f"BEGIN {self._mode}")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
-
-
-def _combine(signals: dict[str, _Signals], w_grams: float) -> dict[str, float]:
-    """Return the word score of every candidate plus its share of the trigram signal."""
-    top_grams = max((s.grams for s in signals.values()), default=0.0) or 1.0
-    top_words = max((s.terms + s.concepts for s in signals.values()), default=0.0) or 1.0
-    # Trigram scores grow with query length; rescale them to the word signals' range so that
-    # their weight means the same for a three-word and a three-sentence query.
-    return {
-        doc_id: s.terms + s.concepts + w_grams * s.grams / top_grams * top_words
-        for doc_id, s in signals.items()
-    }
-
-
-def _municipality_factor(
-    doc_municipality: str | None,
-    municipality: str | None,
-    query: _Query,
-    municipality_names: dict[str, frozenset[str]],
-) -> float:
-    if doc_municipality is None:
-        return 1.0
-    if doc_municipality == municipality:
-        return _OWN_MUNICIPALITY
-    if municipality_names.get(doc_municipality, frozenset()) & query.places:
-        # The donor named the municipality in the query: treat it as theirs.
-        return _OWN_MUNICIPALITY
-    return _OTHER_SPECIFIC
 
 
 def _document_from_json(text: str) -> SearchDocument:

@@ -7,6 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,12 +199,12 @@ class TestWrites:
         original = SqliteSearchIndex._write_row
         calls = 0
 
-        def fail_on_second(self: SqliteSearchIndex, row: object) -> None:
+        def fail_on_second(self: SqliteSearchIndex, *args: Any) -> int:
             nonlocal calls
             calls += 1
             if calls == 2:
                 raise sqlite3.OperationalError("disk full")
-            original(self, row)  # type: ignore[arg-type]
+            return original(self, *args)
 
         monkeypatch.setattr(SqliteSearchIndex, "_write_row", fail_on_second)
         with pytest.raises(sqlite3.OperationalError):
@@ -226,8 +227,10 @@ class TestWrites:
         first.upsert(CORPUS)
         first.close()
         with sqlite3.connect(path) as conn:
-            conn.execute("UPDATE kb_meta SET value = 'old' WHERE key = 'analyzer_version'")
+            conn.execute("UPDATE kb_meta SET value = 'old' WHERE key = 'version'")
             conn.execute("DELETE FROM kb_terms")
+            conn.execute("DELETE FROM kb_grams")
+            conn.execute("DELETE FROM kb_postings")
         second = SqliteSearchIndex(path)
         assert ids(second, "不在票")[0] == "redelivery"
         second.close()
