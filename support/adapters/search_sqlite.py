@@ -278,9 +278,7 @@ class SqliteSearchIndex:
                         "SELECT id FROM kb_docs WHERE municipality = ?", (municipality,)
                     )
                 ]
-                for doc_id in ids:
-                    self._delete_row(doc_id)
-                self._municipality_names = None
+                self._delete_rows(ids)
         return len(ids)
 
     def compact(self) -> None:

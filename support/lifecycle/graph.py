@@ -65,6 +65,9 @@ class Rules:
     soft_refs: tuple[SoftRef, ...] = (
         SoftRef("audit_events", "donor_id", "donors"),
         SoftRef("audit_events", "municipality_id", "municipalities"),
+        # A municipality's own FAQ articles (kb imports no other domain, so no foreign key);
+        # their revisions follow them. General articles (no municipality) are left alone.
+        SoftRef("kb_articles", "municipality_id", "municipalities"),
     )
     json_refs: tuple[JsonRef, ...] = (
         JsonRef("jobs", "payload", "ticket_id", "tickets"),
