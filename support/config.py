@@ -84,7 +84,11 @@ class Settings(BaseSettings):
     token_ttl_minutes: int = Field(default=60, ge=1)
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
-    login_rate_limit: int = Field(default=20, ge=1, description="Failed logins per address.")
+    login_rate_limit: int = Field(
+        default=20,
+        ge=1,
+        description="Failed logins per address (a burst, refilled over the window).",
+    )
     login_rate_window_seconds: int = Field(default=600, ge=1)
     cookie_secure: bool = True
     trusted_proxies: list[str] = Field(

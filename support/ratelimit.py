@@ -61,6 +61,13 @@ class TokenBucketLimiter:
                 return 0.0
             return (1.0 - bucket.tokens) / self.rate
 
+    def refund(self, key: str) -> None:
+        """Give back the token a request took (it turned out not to count, e.g. a good login)."""
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is not None:
+                bucket.tokens = min(float(self.burst), bucket.tokens + 1.0)
+
 
 def retry_after_header(wait_seconds: float) -> str:
     """Return a Retry-After value: whole seconds, at least one."""

@@ -65,7 +65,7 @@ class ConsoleHeadersMiddleware:
 
 
 class LoginRateLimitMiddleware:
-    """Answer 429 to an address that tries to log in too often, on every login path."""
+    """Answer 429 to an address with too many failed logins, on every login path."""
 
     def __init__(
         self,
@@ -113,4 +113,15 @@ class LoginRateLimitMiddleware:
             response.headers["Retry-After"] = seconds
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        # Only failed attempts count: a whole office behind one address may log in at nine.
+        if 0 < status < 400:
+            self.limiter.refund(address)

@@ -147,6 +147,26 @@ class TestLogin:
             assert api.status_code == 429
             assert api.headers["content-type"].startswith("application/problem+json")
 
+    def test_successful_logins_do_not_use_up_the_address_allowance(
+        self, database: Database, tmp_path: object
+    ) -> None:
+        # A whole office behind one address logs in at nine: only failures count.
+        settings = Settings(
+            database_url=database.url,
+            data_dir=tmp_path,  # type: ignore[arg-type]
+            cookie_secure=False,
+            login_rate_limit=2,
+        )
+        _user, password = make_user(database.factory, RoleName.OPERATOR, username="office")
+        app = create_app(settings, adapters=Adapters(search=InMemorySearchIndex()))
+        with TestClient(app) as client:
+            for _ in range(5):
+                bearer(client, "office", password)
+            wrong = {"username": "office", "password": "wrong-password-1"}
+            assert client.post("/api/auth/token", json=wrong).status_code == 401
+            assert client.post("/api/auth/token", json=wrong).status_code == 401
+            assert client.post("/api/auth/token", json=wrong).status_code == 429
+
 
 class TestQueue:
     def test_lists_counts_and_filters_by_status(self, client: TestClient, world: Database) -> None:
