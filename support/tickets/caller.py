@@ -6,6 +6,7 @@ is audited under the IVR's own actor, matched or not.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -16,7 +17,7 @@ from support.auth import audit
 from support.auth.actor import Actor
 from support.tickets.intake import TicketIntake, open_ticket
 from support.tickets.masking import normalise_phone
-from support.tickets.models import Donor, Order, TicketNote, TicketTag
+from support.tickets.models import Donor, Order, TicketEvent, TicketNote, TicketTag
 from support.tickets.timeline import record_event
 
 CALLBACK_TAG = "折り返し依頼"
@@ -130,3 +131,20 @@ def add_late_recording(
         )
     )
     session.flush()
+
+
+def voicemail_recordings(*, session: Session, ticket_ids: Sequence[int]) -> dict[int, str]:
+    """Return the Twilio recording URL each voicemail ticket was opened with, by ticket id."""
+    if not ticket_ids:
+        return {}
+    rows = session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.detail).where(
+            TicketEvent.ticket_id.in_(set(ticket_ids)), TicketEvent.kind == "opened"
+        )
+    )
+    found: dict[int, str] = {}
+    for ticket_id, detail in rows:
+        url = (detail or {}).get("recording_url")
+        if isinstance(url, str) and url.startswith("https://"):
+            found[ticket_id] = url
+    return found
