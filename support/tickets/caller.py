@@ -130,21 +130,31 @@ def add_late_recording(
             body=f"録音（通話終了後に受信）: {recording_url}（{seconds}秒）",
         )
     )
+    record_event(
+        session=session,
+        ticket_id=ticket_id,
+        kind="recording_added",
+        detail={"recording_url": recording_url, "seconds": seconds},
+    )
     session.flush()
 
 
 def voicemail_recordings(*, session: Session, ticket_ids: Sequence[int]) -> dict[int, str]:
-    """Return the Twilio recording URL each voicemail ticket was opened with, by ticket id."""
+    """Return the Twilio recording URL of each voicemail ticket, by ticket id."""
     if not ticket_ids:
         return {}
     rows = session.execute(
-        select(TicketEvent.ticket_id, TicketEvent.detail).where(
-            TicketEvent.ticket_id.in_(set(ticket_ids)), TicketEvent.kind == "opened"
+        select(TicketEvent.ticket_id, TicketEvent.detail)
+        .where(
+            TicketEvent.ticket_id.in_(set(ticket_ids)),
+            TicketEvent.kind.in_(("opened", "recording_added")),
         )
+        .order_by(TicketEvent.id)
     )
     found: dict[int, str] = {}
     for ticket_id, detail in rows:
         url = (detail or {}).get("recording_url")
-        if isinstance(url, str) and url.startswith("https://"):
+        # The recording the ticket was opened with, else one that came after the hang-up.
+        if isinstance(url, str) and url.startswith("https://") and ticket_id not in found:
             found[ticket_id] = url
     return found

@@ -190,3 +190,38 @@ def test_pages_by_fifty_newest_first(client: TestClient, calls: Database) -> Non
     # Page 2 holds the three oldest: the bulk calls of 01:02, 01:01 and 01:00.
     assert len(rows) == 3 and "2026-12-07 01:02:00" in rows[0] and "2026-12-07 01:00:00" in rows[2]
     assert "代表番号" in rows[0] and "非通知" in rows[0] and "オペレーター接続" in rows[0]
+
+
+def test_links_a_recording_that_came_after_the_hang_up(client: TestClient, calls: Database) -> None:
+    late = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE-late"
+    with calls.factory() as s:
+        ticket_id = caller.open_voicemail_ticket(
+            session=s,
+            subject="電話のご伝言（折り返し希望）",
+            note="自動音声（IVR）で承ったご伝言です。",
+            municipality_id="ise",
+            order_id=None,
+            caller_number=MOBILE,
+            recording_url=None,
+            transcript=None,
+            callback_due=NEXT_DAY,
+            call_sid="CA-late",
+        )
+        caller.add_late_recording(session=s, ticket_id=ticket_id, recording_url=late, seconds=12)
+        s.add(
+            IvrCall(
+                call_sid="CA-late",
+                to_number="+81596000101",
+                from_number=MOBILE,
+                municipality_id="ise",
+                step="ended",
+                state={},
+                outcome="voicemail",
+                ticket_id=ticket_id,
+                started_at=NEXT_DAY.replace(hour=8),
+            )
+        )
+        s.commit()
+    _staff(client, calls)
+    rows = _cells(client.get("/console/ivr?date=2026-12-08&outcome=voicemail").text)
+    assert len(rows) == 1 and f'href="{late}"' in rows[0] and f"#{ticket_id}" in rows[0]
