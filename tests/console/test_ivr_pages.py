@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from support.adapters.fakes import InMemorySearchIndex
 from support.auth.models import AuditEvent, RoleName
 from support.calendar import JST
 from support.ivr.calllog import mask_caller
@@ -16,6 +18,7 @@ from support.ivr.models import IvrCall, IvrCallEvent
 from support.tickets import caller
 from tests.conftest import Database
 from tests.factories import load_demo_world, make_user
+from tests.ivr.harness import CALLER, ISE, Clock, ivr_settings, open_phone
 
 from .helpers import console_login
 
@@ -225,3 +228,25 @@ def test_links_a_recording_that_came_after_the_hang_up(client: TestClient, calls
     _staff(client, calls)
     rows = _cells(client.get("/console/ivr?date=2026-12-08&outcome=voicemail").text)
     assert len(rows) == 1 and f'href="{late}"' in rows[0] and f"#{ticket_id}" in rows[0]
+
+
+def test_calls_placed_through_the_webhooks_show_in_the_log(
+    database: Database, tmp_path: Path
+) -> None:
+    load_demo_world(database.factory)
+    settings = ivr_settings(database, tmp_path)
+    for phone in open_phone(settings, InMemorySearchIndex(), Clock()):
+        phone.call([{"digits": "3"}, {"speech": "苦情があります"}, {"record": 40}], number=ISE)
+        wrong = [{"digits": "2025000423"}, {"digits": "0000"}]
+        phone.call([{"digits": "1"}, *wrong, *wrong, *wrong, {"digits": "1"}], number=ISE)
+        user, password = make_user(database.factory, RoleName.SUPERVISOR, username="ivr-sv")
+        console_login(phone.http, user.username, password)
+        html = phone.http.get("/console/ivr?municipality=ise").text
+    rows = _cells(html)
+    assert len(rows) == 2
+    failed, voicemail = rows
+    assert "本人確認できず" in failed and "本人確認失敗" in failed and "3回" in failed
+    assert "留守電（伝言あり）" in voicemail and "伝言の録音" in voicemail
+    assert re.search(r'href="https://api\.twilio\.com/[^"]+/Recordings/RE[0-9a-f]{32}"', voicemail)
+    assert re.search(r'href="/console/inbox/\d+"', voicemail)
+    assert "090-****-5678" in voicemail and CALLER.removeprefix("+81") not in html
