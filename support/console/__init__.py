@@ -13,6 +13,7 @@ from support.console import (
     complaint_pages,
     dashboard,
     inbox_pages,
+    ivr_pages,
     kb_pages,
     org_pages,
 )
@@ -53,6 +54,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(ConsoleHeadersMiddleware, hsts=settings.cookie_secure)
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console-static")
     pages = (auth_pages, inbox_pages, approval_pages, complaint_pages, dashboard, kb_pages)
-    for module in (*pages, org_pages):
+    for module in (*pages, ivr_pages, org_pages):
         for router in module.ROUTERS:
             app.include_router(router)

@@ -48,6 +48,7 @@ EVENT_LABELS = {
     "split_from": "分割（分割元）",
     "sla_warning": "SLA 期限間近",
     "sla_breached": "SLA 期限超過",
+    "recording_added": "録音の追加（通話終了後）",
 }
 BEARER_LABELS = {
     "supplier": "返礼品提供事業者",

@@ -6,6 +6,7 @@ is audited under the IVR's own actor, matched or not.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -16,7 +17,7 @@ from support.auth import audit
 from support.auth.actor import Actor
 from support.tickets.intake import TicketIntake, open_ticket
 from support.tickets.masking import normalise_phone
-from support.tickets.models import Donor, Order, TicketNote, TicketTag
+from support.tickets.models import Donor, Order, TicketEvent, TicketNote, TicketTag
 from support.tickets.timeline import record_event
 
 CALLBACK_TAG = "折り返し依頼"
@@ -129,4 +130,31 @@ def add_late_recording(
             body=f"録音（通話終了後に受信）: {recording_url}（{seconds}秒）",
         )
     )
+    record_event(
+        session=session,
+        ticket_id=ticket_id,
+        kind="recording_added",
+        detail={"recording_url": recording_url, "seconds": seconds},
+    )
     session.flush()
+
+
+def voicemail_recordings(*, session: Session, ticket_ids: Sequence[int]) -> dict[int, str]:
+    """Return the Twilio recording URL of each voicemail ticket, by ticket id."""
+    if not ticket_ids:
+        return {}
+    rows = session.execute(
+        select(TicketEvent.ticket_id, TicketEvent.detail)
+        .where(
+            TicketEvent.ticket_id.in_(set(ticket_ids)),
+            TicketEvent.kind.in_(("opened", "recording_added")),
+        )
+        .order_by(TicketEvent.id)
+    )
+    found: dict[int, str] = {}
+    for ticket_id, detail in rows:
+        url = (detail or {}).get("recording_url")
+        # The recording the ticket was opened with, else one that came after the hang-up.
+        if isinstance(url, str) and url.startswith("https://") and ticket_id not in found:
+            found[ticket_id] = url
+    return found
