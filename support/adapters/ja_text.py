@@ -65,8 +65,8 @@ _STOP_TERMS = frozenset(
 _NEGATIONS = frozenset({"ない", "ず", "ぬ"})
 # The unit a negation becomes: the same as the adjective 無い, so ない and 無い meet.
 NEGATION = "無い"
-# The permission question 〜てもいい / 〜でもよろしい asks what 〜てもかまわない asks; its いい is a
-# stop word, so the construction is indexed as the verb of the formal phrasing (構う + negation).
+# The permission question 〜て(も)いい / 〜で(も)よろしい asks what 〜てもかまわない asks; its
+# いい is a stop word, so the construction is indexed as the formal phrasing's 構う + negation.
 _PERMISSION_ADJECTIVES = frozenset({"良い", "宜しい"})
 PERMISSION = ("構う", NEGATION)
 # 〜しか…ない is no negation but "only so much" (これだけしか来ない: it came, too little): the
@@ -225,7 +225,7 @@ class JapaneseAnalyzer:
         grams: list[str] = []
         places: list[str] = []
         reading_run: list[str] = []
-        # The last two long units' (normalised form, POS) pairs, to spot 〜ても + いい.
+        # The last two long units' (normalised form, POS subtype) pairs, to spot 〜ても + いい.
         before: tuple[tuple[str, str], ...] = ()
         only = False  # a しか waits for the negation that closes it
         tokenizer = self._tokenizer()
@@ -242,7 +242,7 @@ class JapaneseAnalyzer:
             if _grants_permission(before, long_unit):
                 terms.append(PERMISSION[0])
                 units.extend(PERMISSION)
-            before = (*before[-1:], (long_unit.normalized_form(), pos))
+            before = (*before[-1:], (long_unit.normalized_form(), long_unit.part_of_speech()[1]))
             shorts = _split(long_unit, mode_a)
             short_terms = [t for t in (_term_of(m) for m in shorts) if t]
             terms.extend(short_terms)
@@ -311,12 +311,15 @@ def _is_place(morpheme: _Morpheme) -> bool:
 
 
 def _grants_permission(before: tuple[tuple[str, str], ...], morpheme: _Morpheme) -> bool:
-    # て/で + も + いい/よい/よろしい: the ending of a permission question.
-    if morpheme.part_of_speech()[0] != "形容詞" or len(before) < 2:
+    # Verb + て/で (+ も) + いい/よい/よろしい: the ending of a permission question. どうすれば
+    # いい and どうしたらいい ask what to do, not whether one may: ば and たら are no て.
+    if morpheme.part_of_speech()[0] != "形容詞" or not before:
         return False
     if morpheme.normalized_form() not in _PERMISSION_ADJECTIVES:
         return False
-    return before[0] in (("て", "助詞"), ("で", "助詞")) and before[1] == ("も", "助詞")
+    if before[-1] == ("も", "係助詞"):
+        before = before[:-1]
+    return bool(before) and before[-1] in (("て", "接続助詞"), ("で", "接続助詞"))
 
 
 def _is_negation(morpheme: _Morpheme) -> bool:

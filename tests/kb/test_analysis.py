@@ -119,13 +119,15 @@ class TestTerms:
         self, analyzer: JapaneseAnalyzer
     ) -> None:
         formal = analyzer.analyze("寄附してもかまいませんか")
-        for spoken in ("寄付してもいいんですか", "寄付してもよろしいですか", "休んでもいい"):
+        spoken_forms = ("寄付してもいいんですか", "寄付していいですか", "休んでもよろしいですか")
+        for spoken in spoken_forms:
             analysis = analyzer.analyze(spoken)
             assert analysis.units[-2:] == ["構う", NEGATION], spoken
             assert "構う" in analysis.terms
         assert formal.units == ["寄付", "構う", NEGATION]
-        # いい alone is no permission.
-        assert "構う" not in analyzer.analyze("もいい返礼品").units
+        # いい alone is no permission, nor is asking what to do.
+        for other in ("いい返礼品", "どうすればいいですか", "どうしたらいいですか"):
+            assert "構う" not in analyzer.analyze(other).units, other
 
     def test_only_so_much_is_few_not_a_negation(self, analyzer: JapaneseAnalyzer) -> None:
         analysis = analyzer.analyze("これだけしか来ないんですか")
