@@ -34,7 +34,7 @@ class _Tokenizer(Protocol):
 
 
 # Bump when the produced tokens change, so stored indexes know they must be rebuilt.
-ANALYZER_VERSION = "2"
+ANALYZER_VERSION = "3"
 
 DEFAULT_SYNONYMS_PATH = Path(__file__).with_name("synonyms.txt")
 
@@ -65,6 +65,13 @@ _STOP_TERMS = frozenset(
 _NEGATIONS = frozenset({"ない", "ず", "ぬ"})
 # The unit a negation becomes: the same as the adjective 無い, so ない and 無い meet.
 NEGATION = "無い"
+# The permission question 〜て(も)いい / 〜で(も)よろしい asks what 〜てもかまわない asks; its
+# いい is a stop word, so the construction is indexed as the formal phrasing's 構う + negation.
+_PERMISSION_ADJECTIVES = frozenset({"良い", "宜しい"})
+PERMISSION = ("構う", NEGATION)
+# 〜しか…ない is no negation but "only so much" (これだけしか来ない: it came, too little): the
+# negation it closes becomes 少ない.
+ONLY = "少ない"
 
 _HIRAGANA_START = 0x3041
 _HIRAGANA_END = 0x3096
@@ -218,6 +225,9 @@ class JapaneseAnalyzer:
         grams: list[str] = []
         places: list[str] = []
         reading_run: list[str] = []
+        # The last two long units' (normalised form, POS subtype) pairs, to spot 〜ても + いい.
+        before: tuple[tuple[str, str], ...] = ()
+        only = False  # a しか waits for the negation that closes it
         tokenizer = self._tokenizer()
         mode_a, mode_b = self._modes["A"], self._modes["B"]
         long_units = (m for chunk in _chunks(text) for m in tokenizer.tokenize(chunk))
@@ -226,18 +236,27 @@ class JapaneseAnalyzer:
             if pos in ("補助記号", "空白", "記号"):
                 # Punctuation ends a reading run so n-grams never bridge two phrases.
                 grams.extend(_run_grams(reading_run))
-                reading_run = []
+                reading_run, only = [], False
                 continue
             reading_run.append(_reading_of(long_unit))
+            if _grants_permission(before, long_unit):
+                terms.append(PERMISSION[0])
+                units.extend(PERMISSION)
+            before = (*before[-1:], (long_unit.normalized_form(), long_unit.part_of_speech()[1]))
             shorts = _split(long_unit, mode_a)
             short_terms = [t for t in (_term_of(m) for m in shorts) if t]
             terms.extend(short_terms)
             units.extend(short_terms)
             places.extend(_term_of(m) for m in (long_unit, *shorts) if _is_place(m))
-            if _is_negation(long_unit):
+            if _is_negation(long_unit) and only:
+                terms.append(ONLY)
+                units.append(ONLY)
+                only = False
+            elif _is_negation(long_unit):
                 # Negation is noise for ranking but not for synonyms: 届かない (未着) must not
                 # expand like 届く.
                 units.append(NEGATION)
+            only = only or (pos == "助詞" and long_unit.normalized_form() == "しか")
             # Index the middle and long units too, so a compound in the query scores higher
             # than its parts scattered over a document.
             if len(shorts) > 1 and _is_content(long_unit):
@@ -289,6 +308,18 @@ def _chunks(text: str) -> Iterable[str]:
 
 def _is_place(morpheme: _Morpheme) -> bool:
     return morpheme.part_of_speech()[1:3] == ("固有名詞", "地名")
+
+
+def _grants_permission(before: tuple[tuple[str, str], ...], morpheme: _Morpheme) -> bool:
+    # Verb + て/で (+ も) + いい/よい/よろしい: the ending of a permission question. どうすれば
+    # いい and どうしたらいい ask what to do, not whether one may: ば and たら are no て.
+    if morpheme.part_of_speech()[0] != "形容詞" or not before:
+        return False
+    if morpheme.normalized_form() not in _PERMISSION_ADJECTIVES:
+        return False
+    if before[-1] == ("も", "係助詞"):
+        before = before[:-1]
+    return bool(before) and before[-1] in (("て", "接続助詞"), ("で", "接続助詞"))
 
 
 def _is_negation(morpheme: _Morpheme) -> bool:
@@ -385,17 +416,15 @@ class Synonyms:
                 if tuple(units[start : start + len(entry)]) == entry:
                     spans.append((start, start + len(entry), index, entry))
         # A span inside a longer match of another group is part of that phrase, not a word
-        # of its own: 体験チケット is a ticket, not also an experience. Only spans of two or
+        # of its own: 体験チケット is a ticket, not also an experience. The phrase's head (its
+        # last word in Japanese) stays: 宿泊チケット is a ticket too. Only spans of two or
         # more units can hold another one (a pasted text can have hundreds of spans).
         phrases = [span for span in spans if span[1] - span[0] > 1]
         kept = [
             (first, last, index, entry)
             for first, last, index, entry in spans
             if not any(
-                other != index
-                and o_first <= first
-                and last <= o_last
-                and o_last - o_first > last - first
+                other != index and o_first <= first and last < o_last
                 for o_first, o_last, other, _ in phrases
             )
         ]

@@ -115,6 +115,27 @@ class TestTerms:
         assert analysis.units == ["届く", NEGATION]
         assert NEGATION not in analysis.terms
 
+    def test_a_permission_question_means_what_its_formal_phrasing_means(
+        self, analyzer: JapaneseAnalyzer
+    ) -> None:
+        formal = analyzer.analyze("寄附してもかまいませんか")
+        spoken_forms = ("寄付してもいいんですか", "寄付していいですか", "休んでもよろしいですか")
+        for spoken in spoken_forms:
+            analysis = analyzer.analyze(spoken)
+            assert analysis.units[-2:] == ["構う", NEGATION], spoken
+            assert "構う" in analysis.terms
+        assert formal.units == ["寄付", "構う", NEGATION]
+        # いい alone is no permission, nor is asking what to do.
+        for other in ("いい返礼品", "どうすればいいですか", "どうしたらいいですか"):
+            assert "構う" not in analyzer.analyze(other).units, other
+
+    def test_only_so_much_is_few_not_a_negation(self, analyzer: JapaneseAnalyzer) -> None:
+        analysis = analyzer.analyze("これだけしか来ないんですか")
+        assert analysis.units == ["来る", "少ない"]
+        assert "少ない" in analysis.terms
+        # A しか is closed within its phrase: the next phrase's negation is a negation.
+        assert analyzer.analyze("しか。届かない").units == ["届く", NEGATION]
+
     def test_empty_text_has_no_terms(self, analyzer: JapaneseAnalyzer) -> None:
         assert analyzer.analyze("  。、！ ").terms == []
 
@@ -179,6 +200,13 @@ class TestSynonyms:
         synonyms.add([("体験",), ("アクティビティー",)])
         matches = synonyms.matches(["体験", "チケット"])
         assert [m.present for m in matches] == [(("体験", "チケット"),)]
+
+    def test_the_head_of_a_longer_phrase_keeps_its_own_group(self) -> None:
+        synonyms = Synonyms()
+        synonyms.add([("宿泊", "チケット"), ("宿泊", "券")])
+        synonyms.add([("チケット",), ("利用", "券")])
+        matches = synonyms.matches(["宿泊", "チケット"])
+        assert [m.present for m in matches] == [(("宿泊", "チケット"),), (("チケット",),)]
 
     def test_groups_of_one_entry_are_ignored(self) -> None:
         synonyms = Synonyms()
