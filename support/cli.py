@@ -167,17 +167,21 @@ def demo(ctx: click.Context, host: str, port: int) -> None:
     """Load the bundled demo world and demo users, then serve."""
     if ctx.invoked_subcommand is not None:
         return
+    from support.cli_kb import import_faq
     from support.db import make_engine, make_session_factory, transaction
-    from support.demo import bundled_world_path, ensure_demo_users
+    from support.demo import bundled_faq_path, bundled_world_path, ensure_demo_users
 
     settings = settings_from_env()
     summary = _load_world(settings, bundled_world_path())
+    with bundled_faq_path().open(encoding="utf-8") as faq:
+        articles = import_faq(faq, settings)
     engine = make_engine(settings.resolved_database_url)
     credentials_file = settings.data_dir / "demo-credentials.json"
     with transaction(make_session_factory(engine)) as session:
         logins = ensure_demo_users(session=session, credentials_file=credentials_file)
     engine.dispose()
     click.echo(f"demo world loaded: {json.dumps(summary['created'], ensure_ascii=False)}")
+    click.echo(f"demo FAQ: {articles.created} new, {articles.unchanged} unchanged articles")
     click.echo(f"demo logins (also in {credentials_file}):")
     for username, password in logins.items():
         click.echo(f"  {username:12} {password}")

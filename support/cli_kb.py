@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from pydantic import ValidationError
@@ -17,6 +17,9 @@ from support.adapters.ports import SearchIndex
 from support.auth.actor import Actor
 from support.auth.models import RoleName
 from support.config import Settings
+
+if TYPE_CHECKING:
+    from support.kb.schemas import ImportResult
 
 _CLI_ACTOR = Actor(user_id=None, username="cli", role=RoleName.ADMIN)
 _MAX_LINE_CHARS = 1_000_000
@@ -81,6 +84,12 @@ def kb() -> None:
 @click.argument("file", type=click.File("r", encoding="utf-8"))
 def kb_import(file: IO[str]) -> None:
     """Import FAQ articles from JSON lines (faq.jsonl); all of the file or nothing."""
+    result = import_faq(file, _settings())
+    click.echo(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}")
+
+
+def import_faq(file: IO[str], settings: Settings) -> ImportResult:
+    """Validate FAQ lines and import them in one transaction; bad input is a UsageError."""
     from support.db import transaction
     from support.kb import service
     from support.kb.schemas import ImportRow
@@ -96,11 +105,8 @@ def kb_import(file: IO[str]) -> None:
         raise click.UsageError("faq file is not UTF-8") from exc
     if not rows:
         raise click.UsageError("faq file holds no article")
-    with _engine(_settings()) as engine, transaction(engine.factory) as session:
-        result = service.import_rows(
-            session=session, index=engine.index, actor=_CLI_ACTOR, rows=rows
-        )
-    click.echo(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}")
+    with _engine(settings) as engine, transaction(engine.factory) as session:
+        return service.import_rows(session=session, index=engine.index, actor=_CLI_ACTOR, rows=rows)
 
 
 @kb.command("export")

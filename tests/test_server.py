@@ -24,13 +24,13 @@ PASSWORD = "server-test-password"
 class Server:
     """A `support serve` process on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, command: str = "serve") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "support", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "support", command, "--port", str(self.port)],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -131,3 +131,29 @@ def test_scoping_audit_and_clean_logs_over_real_http(server: Server) -> None:
         assert donor["phone"].replace("-", "") not in log
     if os.environ.get("SUPPORT_LOG_FILE"):
         assert Path(os.environ["SUPPORT_LOG_FILE"]).exists()
+
+
+def test_the_readme_first_command_serves_the_demo_world_users_and_faq(tmp_path: Path) -> None:
+    # `support demo` on the embedded defaults: SQLite and the built-in search in DATA_DIR.
+    data = tmp_path / "data"
+    env = support_env("", data)
+    srv = Server(env, tmp_path / "demo.log", command="demo")
+    try:
+        wait_until(srv.ready, timeout=90, what="support demo to become ready")
+        credentials = data / "demo-credentials.json"
+        assert credentials.stat().st_mode & 0o777 == 0o600
+        logins = json.loads(credentials.read_text(encoding="utf-8"))
+        assert {"operator", "supervisor", "admin", "ise", "yokohama", "sup-01"} <= set(logins)
+        with httpx.Client(base_url=srv.url, timeout=10) as http:
+            token = http.post(
+                "/api/auth/token",
+                json={"username": "operator", "password": logins["operator"]},
+            ).json()["access_token"]
+            orders = http.get("/api/orders", headers={"Authorization": f"Bearer {token}"})
+            assert orders.status_code == 200 and orders.json()["total"] == 120
+            found = http.post("/api/kb/public/search", json={"q": "ワンストップ特例の申請期限"})
+            assert found.status_code == 200
+            assert found.json()["hits"], found.text
+            assert http.get("/console/login").status_code == 200
+    finally:
+        srv.stop()

@@ -29,6 +29,11 @@ def bundled_world_path() -> Path:
     return Path(str(resources.files("support.demo").joinpath("world.json")))
 
 
+def bundled_faq_path() -> Path:
+    """Return the path of the demo FAQ (`support kb import` format) shipped in the package."""
+    return Path(str(resources.files("support.demo").joinpath("faq.jsonl")))
+
+
 def ensure_demo_users(*, session: Session, credentials_file: Path) -> dict[str, str]:
     """Create the demo users that are missing; return every demo login known to the file."""
     known: dict[str, str] = {}
